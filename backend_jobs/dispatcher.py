@@ -1,0 +1,158 @@
+"""Keeps every session's prompt queue moving.
+
+Whenever a session's queue or sandbox changes (a notification), the dispatcher
+reads the session's state, asks ``lifecycle.decide`` what should happen, and
+does it: start a sandbox, hand the oldest queued prompt to a ready sandbox,
+deliver a stop, shut down the sandbox of an archived session. One lock per
+session serialises these rounds; different sessions proceed in parallel.
+
+Delivery of commands survives reconnects: the running prompt (and a pending
+stop) are sent again whenever a bridge connects; the sandbox ignores a prompt
+id it has already seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+
+from sqlmodel import col, func, or_, select
+
+from backend_jobs import lifecycle
+from backend_jobs.bridge_server import BridgeConnection
+from backend_jobs.supervision import Supervisor
+from openinspect_app import protocol as p
+from openinspect_app.db import Database
+from openinspect_app.models import LIVE_SANDBOX_STATUSES, Message, Sandbox, Session, User
+from openinspect_app.notifier import Notifier
+from openinspect_app.services import prompts, sessions
+
+log = logging.getLogger(__name__)
+
+RESCAN_INTERVAL_SECONDS = 30.0  # a safety net; notifications do the real work
+
+
+class Dispatcher:
+    def __init__(self, db: Database, notifier: Notifier, supervisor: Supervisor,
+                 connection_for: Callable[[str], BridgeConnection | None]) -> None:
+        self.db = db
+        self.notifier = notifier
+        self.supervisor = supervisor
+        self.connection_for = connection_for
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._stops_sent: set[str] = set()
+        self._rounds: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        async with self.notifier.subscribe(control_only=True) as subscription:
+            changed = await self._sessions_needing_attention()
+            while True:
+                for session_id in changed:
+                    self.nudge(session_id)
+                changed = await subscription.wait(RESCAN_INTERVAL_SECONDS)
+                if not changed:
+                    changed = await self._sessions_needing_attention()
+
+    def nudge(self, session_id: str) -> None:
+        """Reconcile the session soon, without waiting for it."""
+        task = asyncio.create_task(self.reconcile(session_id))
+        self._rounds.add(task)
+        task.add_done_callback(self._rounds.discard)
+
+    async def reconcile(self, session_id: str) -> None:
+        async with self._locks[session_id]:
+            try:
+                await self._reconcile(session_id)
+            except Exception:
+                log.exception("dispatcher.round_failed", extra={"session_id": session_id})
+
+    async def on_connected(self, connection: BridgeConnection) -> None:
+        """A bridge (re)connected: re-deliver what it may have missed."""
+        async with self._locks[connection.session_id]:
+            async with self.db.session() as db:
+                running = await prompts.running_message(db, connection.session_id)
+                if running is not None and running.sandbox_id == connection.sandbox_id:
+                    author = await db.get(User, running.author_id)
+                    assert author is not None
+                    await connection.send(_prompt_command(running, author))
+                    self._stops_sent.discard(running.id)
+        self.nudge(connection.session_id)
+
+    async def _reconcile(self, session_id: str) -> None:
+        async with self.db.session() as db:
+            session = await sessions.get(db, session_id)
+            live = (await db.exec(
+                select(Sandbox).where(Sandbox.session_id == session_id,
+                                      col(Sandbox.status).in_((*LIVE_SANDBOX_STATUSES, "stopping")))
+                .order_by(col(Sandbox.created_at).desc()).limit(1))).first()
+            ever = (await db.exec(select(func.count()).where(Sandbox.session_id == session_id))).one() > 0
+            running = await prompts.running_message(db, session_id)
+            queued = await prompts.oldest_queued(db, session_id)
+        connection = self.connection_for(session_id)
+        ready = (live is not None and live.status == "ready" and connection is not None
+                 and connection.sandbox_id == live.id)
+        view = lifecycle.SessionView(
+            archived=session.archived_at is not None,
+            has_live_sandbox=live is not None,
+            sandbox_ready=ready,
+            ever_had_sandbox=ever,
+            running_message_id=running.id if running else None,
+            stop_pending=bool(running and running.stop_requested_at and running.id not in self._stops_sent),
+            oldest_queued_id=queued.id if queued else None,
+        )
+        for action in lifecycle.decide(view):
+            match action:
+                case lifecycle.Spawn():
+                    await self.supervisor.spawn(session_id)
+                case lifecycle.Dispatch(message_id=message_id):
+                    assert live is not None and connection is not None
+                    await self._dispatch(session_id, message_id, live.id, connection)
+                case lifecycle.SendStop(message_id=message_id):
+                    assert connection is not None
+                    if await connection.send(p.Stop(message_id=message_id)):
+                        self._stops_sent.add(message_id)
+                case lifecycle.Shutdown(reason=reason):
+                    assert live is not None
+                    await self.supervisor.stop(live.id, reason)
+
+    async def _dispatch(self, session_id: str, message_id: str, sandbox_id: str,
+                        connection: BridgeConnection) -> None:
+        async with self.db.session() as db:
+            message = await db.get(Message, message_id)
+            if message is None or not await prompts.start(db, message, sandbox_id):
+                return  # cancelled in the meantime
+            session = await sessions.get(db, session_id)
+            await sessions.set_status(db, session, "running")
+            author = await db.get(User, message.author_id)
+            assert author is not None
+            await db.commit()
+        self.notifier.publish(session_id)
+        # If this send is lost, on_connected sends it again after the reconnect.
+        await connection.send(_prompt_command(message, author))
+
+    async def _sessions_needing_attention(self) -> set[str]:
+        async with self.db.session() as db:
+            with_work = select(Message.session_id).where(col(Message.status).in_(("queued", "running")))
+            with_sandbox = select(Sandbox.session_id).where(col(Sandbox.status).in_(LIVE_SANDBOX_STATUSES))
+            never_started = select(Session.id).where(
+                Session.status == "spawning",
+                ~col(Session.id).in_(select(Sandbox.session_id)),
+            )
+            rows = await db.exec(select(Session.id).where(or_(
+                col(Session.id).in_(with_work),
+                col(Session.id).in_(with_sandbox),
+                col(Session.id).in_(never_started),
+            )))
+            return set(rows.all())
+
+    async def close(self) -> None:
+        for task in list(self._rounds):
+            task.cancel()
+        await asyncio.gather(*self._rounds, return_exceptions=True)
+
+
+def _prompt_command(message: Message, author: User) -> p.Prompt:
+    return p.Prompt(message_id=message.id, content=message.content,
+                    author=p.Author(name=author.name, email=author.email), model=message.model)

@@ -1,0 +1,148 @@
+"""Stores what bridges send, exactly once and in order.
+
+Idempotency: each sandbox event carries the bridge's sequence number. One
+guarded UPDATE claims it (``last_acked_seq = seq WHERE last_acked_seq = seq-1``)
+in the same transaction that stores the event and applies its effects, so a
+re-sent event is recognised as a duplicate, an event after a hole is refused
+(the bridge reconnects and re-sends from the hole), and a crash between the two
+writes leaves neither. The returned ``ack_seq`` is always "everything up to here
+is stored", which is what the bridge may forget.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+import sqlalchemy as sa
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend_jobs import lifecycle
+from openinspect_app import protocol as p
+from openinspect_app.db import Database
+from openinspect_app.models import Artifact, Message, Sandbox, Session, utcnow
+from openinspect_app.notifier import Notifier
+from openinspect_app.services import prompts, sessions, timeline
+
+log = logging.getLogger(__name__)
+
+# Events that change what the dispatcher should do (the rest only extend the timeline).
+CONTROL_EVENTS = (p.Ready, p.ExecutionComplete, p.Error, p.StageChanged, p.GitSync)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    outcome: Literal["stored", "duplicate", "gap"]
+    ack_seq: int
+    control: bool = False  # the dispatcher should look at the session again
+
+
+class Ingestor:
+    def __init__(self, db: Database, notifier: Notifier) -> None:
+        self.db = db
+        self.notifier = notifier
+
+    async def ingest(self, sandbox_id: str, event: p.SandboxEvent) -> IngestResult:
+        async with self.db.session() as db:
+            claimed, last = await _claim(db, sandbox_id, event.seq)
+            if not claimed:
+                await db.rollback()
+                outcome: Literal["duplicate", "gap"] = "duplicate" if event.seq <= last else "gap"
+                return IngestResult(outcome, last)
+            sandbox = await db.get(Sandbox, sandbox_id)
+            assert sandbox is not None
+            session = await sessions.get(db, sandbox.session_id)
+            if not isinstance(event, p.Heartbeat):  # liveness only: kept on the sandbox row, not the timeline
+                await self._apply(db, session, sandbox, event)
+            await db.commit()
+        control = isinstance(event, CONTROL_EVENTS)
+        if not isinstance(event, p.Heartbeat):
+            self.notifier.publish(session.id, control=control)
+        return IngestResult("stored", event.seq, control)
+
+    async def reject(self, sandbox_id: str, frame: str | bytes, reason: str) -> int | None:
+        """Record a frame the protocol refused. Returns the sequence it consumed, if it had one.
+
+        A refused frame that still carries the next sequence number takes that
+        number (so later events are not held up behind it); the rejection is
+        stored on the timeline either way, so nothing vanishes silently.
+        """
+        seq = _sequence_of(frame)
+        async with self.db.session() as db:
+            sandbox = await db.get(Sandbox, sandbox_id)
+            if sandbox is None:
+                return None
+            consumed = None
+            if seq is not None:
+                claimed, _ = await _claim(db, sandbox_id, seq)
+                consumed = seq if claimed else None
+            await timeline.append(
+                db, sandbox.session_id, "bridge_rejected",
+                {"reason": reason, "frame": _preview(frame)},
+                sandbox_id=sandbox_id if consumed else None, sandbox_seq=consumed,
+            )
+            await db.commit()
+        self.notifier.publish(sandbox.session_id)
+        return consumed
+
+    async def _apply(self, db: AsyncSession, session: Session, sandbox: Sandbox, event: p.SandboxEvent) -> None:
+        await timeline.append(
+            db, session.id, event.type,
+            event.model_dump(mode="json", exclude={"type", "seq", "message_id"}),
+            message_id=event.message_id, sandbox_id=sandbox.id, sandbox_seq=event.seq,
+        )
+        running = await prompts.running_message(db, session.id)
+        match event:
+            case p.Ready():
+                sandbox.status = "ready"
+                sandbox.ready_at = utcnow()
+            case p.ExecutionComplete(message_id=message_id) if message_id:
+                message = await db.get(Message, message_id)
+                if message is not None and message.session_id == session.id:
+                    status, error = lifecycle.message_outcome(event)
+                    await prompts.finish(db, message, status, error)
+                    if running is not None and running.id == message_id:
+                        running = None
+            case p.Artifact(kind=kind, ref=ref, data=data):
+                db.add(Artifact(session_id=session.id, message_id=event.message_id, kind=kind, ref=ref,
+                                data=data))
+            case p.SessionTitle(title=title) if not session.title_from_user:
+                session.title = title
+            case p.Error(fatal=True, message=message):
+                sandbox.failure_reason = message
+        db.add(sandbox)
+        db.add(session)
+        change = lifecycle.status_for_event(event, prompt_running=running is not None)
+        if change is not None and session.status not in ("stopped",):
+            await sessions.set_status(db, session, change.status, change.reason)
+
+
+async def _claim(db: AsyncSession, sandbox_id: str, seq: int) -> tuple[bool, int]:
+    """Take ``seq`` if it is the next one; return (claimed, last stored sequence)."""
+    result = await db.exec(  # type: ignore[call-overload]
+        sa.update(Sandbox)
+        .where(col(Sandbox.id) == sandbox_id, col(Sandbox.last_acked_seq) == seq - 1)
+        .values(last_acked_seq=seq, last_heartbeat_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 1:
+        return True, seq
+    last = (await db.exec(sa.select(Sandbox.last_acked_seq).where(col(Sandbox.id) == sandbox_id))).scalar_one()  # type: ignore[call-overload]
+    return False, int(last)
+
+
+def _sequence_of(frame: str | bytes) -> int | None:
+    try:
+        value = json.loads(frame)
+    except ValueError:
+        return None
+    seq = value.get("seq") if isinstance(value, dict) else None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) and seq > 0 else None
+
+
+def _preview(frame: str | bytes, limit: int = 500) -> str:
+    text = frame.decode("utf-8", "replace") if isinstance(frame, bytes) else frame
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -1,0 +1,120 @@
+"""Pure lifecycle decisions: (state, event) -> what should happen.
+
+Nothing here touches a database, a socket or a process; the dispatcher,
+ingestion and supervision modules carry the decisions out. Tested without mocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from openinspect_app import protocol as p
+
+# --------------------------------------------------------------------------
+# Session status
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    status: p.SessionStatus
+    reason: str | None = None
+
+
+def status_for_event(event: p.SandboxEvent, *, prompt_running: bool) -> StatusChange | None:
+    """The session status a sandbox event implies, if any."""
+    match event:
+        case p.StageChanged(stage=stage):
+            return StatusChange(stage)
+        case p.Ready():
+            return StatusChange("running" if prompt_running else "ready")
+        case p.Error(fatal=True, message=message):
+            return StatusChange("failed", message)
+        case p.ExecutionComplete():
+            return StatusChange("idle")
+    return None
+
+
+def message_outcome(event: p.ExecutionComplete) -> tuple[str, str | None]:
+    """The finished status of a prompt and its error text."""
+    if event.stopped:
+        return "stopped", None
+    if event.success:
+        return "completed", None
+    return "failed", event.error or "the agent reported a failure"
+
+
+def status_for_exit(*, requested: bool, failure: str | None, exit_reason: str) -> StatusChange:
+    """What a sandbox's end means for its session.
+
+    ``failure`` is the fatal reason the sandbox reported before it ended (more
+    precise than its exit code), when it reported one.
+    """
+    if requested:
+        return StatusChange("stopped", None)
+    return StatusChange("failed", failure or exit_reason)
+
+
+def is_stale(*, seconds_since_contact: float, stale_seconds: float) -> bool:
+    """A live sandbox silent for too long is declared failed.
+
+    The bridge connects before the clone and heartbeats through setup, so the
+    same limit holds from the first second (counted from creation until the
+    first frame arrives).
+    """
+    return seconds_since_contact > stale_seconds
+
+
+# --------------------------------------------------------------------------
+# Dispatch: what the background manager should do for one session now
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionView:
+    archived: bool
+    has_live_sandbox: bool
+    sandbox_ready: bool  # the live sandbox reported ready and its bridge is connected
+    ever_had_sandbox: bool
+    running_message_id: str | None
+    stop_pending: bool  # a stop was requested for the running prompt and not yet sent
+    oldest_queued_id: str | None
+
+
+@dataclass(frozen=True)
+class Spawn:
+    pass
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    message_id: str
+
+
+@dataclass(frozen=True)
+class SendStop:
+    message_id: str
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    reason: str
+
+
+Action = Spawn | Dispatch | SendStop | Shutdown
+
+
+def decide(view: SessionView) -> list[Action]:
+    if view.archived:
+        return [Shutdown("session archived")] if view.has_live_sandbox else []
+    if not view.has_live_sandbox:
+        # A new session warms its sandbox at once; later ones start on demand.
+        wanted = view.oldest_queued_id is not None or not view.ever_had_sandbox
+        return [Spawn()] if wanted else []
+    actions: list[Action] = []
+    if view.sandbox_ready:
+        if view.running_message_id is not None and view.stop_pending:
+            actions.append(SendStop(view.running_message_id))
+        if view.running_message_id is None and view.oldest_queued_id is not None:
+            actions.append(Dispatch(view.oldest_queued_id))
+    return actions

@@ -1,0 +1,85 @@
+"""The contract every sandbox backend fulfils, and nothing more.
+
+A backend starts the sandbox runtime (``python -m sandbox.entrypoint``) for one
+sandbox with the environment it is given, stops it, and reports when it has
+ended. Everything else — tokens, database rows, what a status means — belongs
+to the background manager, so a new backend is one small module.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from openinspect_app.config import Settings
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    # The session's files survive the sandbox (a later sandbox continues the work).
+    persistent_workspace: bool = False
+    # Processes of one sandbox cannot see another's files or processes.
+    isolated: bool = False
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    sandbox_id: str
+    session_id: str
+    env: Mapping[str, str] = field(default_factory=dict)  # the runtime's OPENINSPECT_* settings
+
+
+@dataclass(frozen=True)
+class SandboxExit:
+    sandbox_id: str
+    exit_code: int | None
+    reason: str  # for people, one line: what ended it
+    log_tail: str = ""  # the end of the sandbox's own log, for operators
+
+
+ExitListener = Callable[[SandboxExit], Awaitable[None]]
+
+
+class SpawnError(RuntimeError):
+    """The backend could not start the sandbox; the message is shown to users."""
+
+
+class SandboxBackend(ABC):
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(self) -> None:
+        self._exit_listener: ExitListener | None = None
+
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings: Settings) -> SandboxBackend:
+        """Build the backend from the control plane's settings (its options live there)."""
+
+    def on_exit(self, listener: ExitListener) -> None:
+        """Register the one callback told about every sandbox that ends, for any reason."""
+        self._exit_listener = listener
+
+    async def _report_exit(self, exit: SandboxExit) -> None:
+        if self._exit_listener is not None:
+            await self._exit_listener(exit)
+
+    @abstractmethod
+    async def spawn(self, spec: SandboxSpec) -> str:
+        """Start the sandbox; return the backend's id for it. Raise SpawnError on failure."""
+
+    @abstractmethod
+    async def stop(self, external_id: str) -> None:
+        """End the sandbox and everything it started; its exit is still reported."""
+
+    @abstractmethod
+    async def alive(self) -> set[str]:
+        """External ids of the sandboxes this backend is running now."""
+
+    async def close(self) -> None:
+        """Stop every sandbox (the control plane is shutting down)."""
+        for external_id in await self.alive():
+            await self.stop(external_id)

@@ -1,0 +1,156 @@
+"""Settings of the control plane, read once from an environment mapping.
+
+Settings are data (name, default, help) so the README's table can be checked
+against this list by a test. Only a composition root calls
+:meth:`Settings.from_env`; everything else receives the frozen result.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    default: str | None
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("OPENINSPECT_DATA_DIR", ".data", "Directory for the SQLite file and local sandbox workspaces."),
+    Setting("OPENINSPECT_DATABASE_URL", None,
+            "SQLAlchemy URL; default a SQLite file in the data dir. "
+            "`postgresql://user@host/db` uses psycopg 3."),
+    Setting("OPENINSPECT_BRIDGE_HOST", "127.0.0.1", "Interface the sandbox-bridge WebSocket server binds."),
+    Setting("OPENINSPECT_BRIDGE_PORT", "8765", "Port of the sandbox-bridge WebSocket server (0 = any free)."),
+    Setting("OPENINSPECT_BRIDGE_PUBLIC_URL", None,
+            "URL sandboxes use to reach the bridge server; default ws://<host>:<port>."),
+    Setting("OPENINSPECT_SANDBOX_BACKEND", "local", "Sandbox backend: `local` (processes on this machine)."),
+    Setting("OPENINSPECT_OPENCODE_BIN", None,
+            "Path of the `opencode` binary; default the pinned copy in node_modules/, else PATH."),
+    Setting("OPENINSPECT_MODEL", "openinspect/scripted",
+            "Model as `provider/model`, e.g. `openinspect/gpt-4.1` or `anthropic/claude-sonnet-4-5`."),
+    Setting("OPENINSPECT_PROVIDER_KIND", "openai_compatible", "`openai_compatible` or `anthropic`."),
+    Setting("OPENINSPECT_PROVIDER_BASE_URL", None,
+            "Base URL of an OpenAI-compatible API (ending in /v1) for `openai_compatible`."),
+    Setting("OPENINSPECT_PROVIDER_API_KEY", None, "API key for the model provider (never sent to browsers)."),
+    Setting("OPENINSPECT_SETUP_TIMEOUT_SECONDS", "300", "Limit for a repository's .openinspect/setup.sh."),
+    Setting("OPENINSPECT_START_TIMEOUT_SECONDS", "120", "Limit for a repository's .openinspect/start.sh."),
+    Setting("OPENINSPECT_HEARTBEAT_INTERVAL_SECONDS", "30", "How often a sandbox sends a heartbeat."),
+    Setting("OPENINSPECT_HEARTBEAT_STALE_SECONDS", "90", "A sandbox silent this long is declared failed."),
+    Setting("OPENINSPECT_BOT_NAME", "Open-Inspect", "Committer name on the agent's commits."),
+    Setting("OPENINSPECT_BOT_EMAIL", "bot@openinspect.local", "Committer email on the agent's commits."),
+    Setting("OPENINSPECT_DEFAULT_AUTHOR_NAME", "Local User",
+            "Author of API prompts that name nobody (embedded default)."),
+    Setting("OPENINSPECT_DEFAULT_AUTHOR_EMAIL", "local@openinspect.local",
+            "Email of that default author."),
+    Setting("OPENINSPECT_MAX_PROMPT_CHARS", "64000", "Longest prompt accepted."),
+    Setting("OPENINSPECT_MAX_PENDING_PROMPTS", "10", "Most unfinished (queued or running) prompts per session."),
+)
+_DEFAULTS = {s.env: s.default for s in SETTINGS}
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot work; the message names it."""
+
+
+def _opencode_default() -> str:
+    pinned = PROJECT_ROOT / "node_modules" / ".bin" / "opencode"
+    if pinned.exists():
+        return str(pinned)
+    return shutil.which("opencode") or str(pinned)
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the usual spellings and pick the async drivers this project pins."""
+    if url.startswith(("postgres://", "postgresql://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+    return url
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    bridge_host: str
+    bridge_port: int
+    bridge_public_url: str | None
+    sandbox_backend: str
+    opencode_bin: str
+    model: str
+    provider_kind: str
+    provider_base_url: str | None
+    provider_api_key: str | None
+    setup_timeout_seconds: float
+    start_timeout_seconds: float
+    heartbeat_interval_seconds: float
+    heartbeat_stale_seconds: float
+    bot_name: str
+    bot_email: str
+    default_author_name: str
+    default_author_email: str
+    max_prompt_chars: int
+    max_pending_prompts: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: object) -> Settings:
+        def get(name: str) -> str | None:
+            value = environ.get(name)
+            return value if value not in (None, "") else _DEFAULTS[name]
+
+        def number(name: str, kind: type[int] | type[float]) -> int | float:
+            raw = get(name)
+            try:
+                value = kind(raw)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+            if value < 0:
+                raise ConfigError(f"{name} must not be negative, got {raw!r}")
+            return value
+
+        data_dir = Path(get("OPENINSPECT_DATA_DIR") or ".data").resolve()
+        database_url = get("OPENINSPECT_DATABASE_URL") or f"sqlite:///{data_dir / 'openinspect.db'}"
+        provider_kind = get("OPENINSPECT_PROVIDER_KIND") or "openai_compatible"
+        if provider_kind not in ("openai_compatible", "anthropic"):
+            raise ConfigError(f"OPENINSPECT_PROVIDER_KIND must be openai_compatible or anthropic, "
+                              f"got {provider_kind!r}")
+        model = get("OPENINSPECT_MODEL") or ""
+        if "/" not in model:
+            raise ConfigError(f"OPENINSPECT_MODEL must look like provider/model, got {model!r}")
+        values: dict[str, object] = dict(
+            data_dir=data_dir,
+            database_url=normalise_database_url(database_url),
+            bridge_host=get("OPENINSPECT_BRIDGE_HOST"),
+            bridge_port=int(number("OPENINSPECT_BRIDGE_PORT", int)),
+            bridge_public_url=get("OPENINSPECT_BRIDGE_PUBLIC_URL"),
+            sandbox_backend=get("OPENINSPECT_SANDBOX_BACKEND"),
+            opencode_bin=get("OPENINSPECT_OPENCODE_BIN") or _opencode_default(),
+            model=model,
+            provider_kind=provider_kind,
+            provider_base_url=get("OPENINSPECT_PROVIDER_BASE_URL"),
+            provider_api_key=get("OPENINSPECT_PROVIDER_API_KEY"),
+            setup_timeout_seconds=float(number("OPENINSPECT_SETUP_TIMEOUT_SECONDS", float)),
+            start_timeout_seconds=float(number("OPENINSPECT_START_TIMEOUT_SECONDS", float)),
+            heartbeat_interval_seconds=float(number("OPENINSPECT_HEARTBEAT_INTERVAL_SECONDS", float)),
+            heartbeat_stale_seconds=float(number("OPENINSPECT_HEARTBEAT_STALE_SECONDS", float)),
+            bot_name=get("OPENINSPECT_BOT_NAME"),
+            bot_email=get("OPENINSPECT_BOT_EMAIL"),
+            default_author_name=get("OPENINSPECT_DEFAULT_AUTHOR_NAME"),
+            default_author_email=get("OPENINSPECT_DEFAULT_AUTHOR_EMAIL"),
+            max_prompt_chars=int(number("OPENINSPECT_MAX_PROMPT_CHARS", int)),
+            max_pending_prompts=int(number("OPENINSPECT_MAX_PENDING_PROMPTS", int)),
+        )
+        known = {f.name for f in fields(cls)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ConfigError(f"unknown settings: {sorted(unknown)}")
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]

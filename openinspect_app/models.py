@@ -1,0 +1,176 @@
+"""The database tables. Imported by every process; imports nothing from Reflex.
+
+Times are timezone-aware everywhere: :class:`UTCDateTime` stores UTC and hands
+back aware values even on SQLite (which keeps no zone). Ids are random hex
+strings, so they can be made before a row is written and never leak counts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every backend."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a timezone-aware column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _time(nullable: bool = False, index: bool = False) -> Any:
+    """A timezone-aware column: "now" by default, or empty when nullable."""
+    if nullable:
+        return Field(default=None, sa_type=UTCDateTime, nullable=True, index=index)  # type: ignore[call-overload]
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=index)  # type: ignore[call-overload]
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_type=sa.JSON)
+
+
+class User(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    email: str = Field(unique=True, max_length=320)
+    name: str = Field(max_length=200)
+    created_at: datetime = _time()
+
+
+class Repo(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    url: str = Field(unique=True, max_length=2000)
+    name: str = Field(max_length=200)
+    default_branch: str | None = Field(default=None, max_length=255)
+    description: str | None = None
+    created_at: datetime = _time()
+
+
+class Session(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    repo_id: str = Field(foreign_key="repo.id", index=True, max_length=32)
+    branch: str | None = Field(default=None, max_length=255)
+    title: str | None = Field(default=None, max_length=200)
+    # The title came from the person (kept) or from the agent (may be replaced).
+    title_from_user: bool = False
+    model: str | None = Field(default=None, max_length=200)
+    status: str = Field(default="spawning", max_length=32, index=True)
+    status_reason: str | None = None
+    archived_at: datetime | None = _time(nullable=True)
+    created_by: str = Field(foreign_key="user.id", max_length=32)
+    created_at: datetime = _time()
+    last_activity_at: datetime = _time(index=True)
+    # Allocator for Event.sequence: bumped in the same transaction as the insert.
+    last_event_seq: int = 0
+
+
+class Participant(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("session_id", "user_id"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    session_id: str = Field(foreign_key="session.id", index=True, max_length=32)
+    user_id: str = Field(foreign_key="user.id", max_length=32)
+    role: str = Field(default="member", max_length=16)  # owner | member
+    presence: str = Field(default="away", max_length=16)  # active | idle | away
+    joined_at: datetime = _time()
+    last_seen_at: datetime = _time()
+
+
+class Message(SQLModel, table=True):
+    """A prompt, and its place in the session's FIFO queue."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("session_id", "client_request_id"),
+        sa.Index("ix_message_session_status", "session_id", "status"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    session_id: str = Field(foreign_key="session.id", max_length=32)
+    author_id: str = Field(foreign_key="user.id", max_length=32)
+    content: str
+    source: str = Field(default="api", max_length=16)  # api | web | slack
+    client_request_id: str = Field(max_length=200)
+    # queued -> running -> completed | failed | stopped; queued -> cancelled
+    status: str = Field(default="queued", max_length=16)
+    model: str | None = Field(default=None, max_length=200)
+    sandbox_id: str | None = Field(default=None, max_length=32)
+    error: str | None = None
+    stop_requested_at: datetime | None = _time(nullable=True)
+    created_at: datetime = _time()
+    started_at: datetime | None = _time(nullable=True)
+    finished_at: datetime | None = _time(nullable=True)
+
+
+class Event(SQLModel, table=True):
+    """One entry of a session's timeline: a sandbox event or a control-plane event."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("session_id", "sequence"),
+        # Ingestion is idempotent on this pair (a re-sent frame is a no-op).
+        sa.UniqueConstraint("sandbox_id", "sandbox_seq"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(foreign_key="session.id", max_length=32)
+    sequence: int
+    type: str = Field(max_length=32)
+    data: dict[str, Any] = _json()
+    message_id: str | None = Field(default=None, max_length=32, index=True)
+    sandbox_id: str | None = Field(default=None, max_length=32)
+    sandbox_seq: int | None = None
+    created_at: datetime = _time()
+
+
+class Artifact(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    session_id: str = Field(foreign_key="session.id", index=True, max_length=32)
+    message_id: str | None = Field(default=None, max_length=32)
+    kind: str = Field(max_length=16)  # commit | branch | pr | screenshot | diff
+    ref: str = Field(max_length=2000)
+    data: dict[str, Any] = _json()
+    created_at: datetime = _time()
+
+
+class Sandbox(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    session_id: str = Field(foreign_key="session.id", index=True, max_length=32)
+    backend: str = Field(max_length=32)
+    external_id: str | None = Field(default=None, max_length=255)
+    # spawning -> connected -> ready -> stopping -> stopped | failed
+    status: str = Field(default="spawning", max_length=16, index=True)
+    auth_token_hash: str = Field(unique=True, max_length=64)
+    last_acked_seq: int = 0
+    created_at: datetime = _time()
+    ready_at: datetime | None = _time(nullable=True)
+    last_heartbeat_at: datetime | None = _time(nullable=True)
+    stopped_at: datetime | None = _time(nullable=True)
+    exit_code: int | None = None
+    failure_reason: str | None = None
+
+
+LIVE_SANDBOX_STATUSES = ("spawning", "connected", "ready")
+UNFINISHED_MESSAGE_STATUSES = ("queued", "running")

@@ -1,0 +1,224 @@
+"""The prompt queue: one FIFO per session, one prompt running at a time.
+
+The rows are the queue; the background dispatcher takes the oldest queued one
+when the sandbox is free. Every status change is a guarded UPDATE ("... WHERE
+status = 'queued'"), so a cancel racing a dispatch has exactly one winner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from openinspect_app.models import UNFINISHED_MESSAGE_STATUSES, Message, User, utcnow
+from openinspect_app.services import sessions, timeline
+from openinspect_app.services.errors import Conflict, InvalidInput, LimitReached, NotFound, TooLarge
+
+MAX_CLIENT_REQUEST_ID_CHARS = 200
+FINISHED_STATUSES = ("completed", "failed", "stopped", "cancelled")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_prompt_chars: int
+    max_pending_prompts: int
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    message: Message
+    created: bool  # False: the client_request_id was seen before; nothing new was queued
+
+
+def author_payload(user: User) -> dict[str, str]:
+    return {"id": user.id, "name": user.name, "email": user.email}
+
+
+async def enqueue(
+    db: AsyncSession,
+    *,
+    session_id: str,
+    author: User,
+    content: str,
+    client_request_id: str,
+    limits: Limits,
+    source: str = "api",
+    model: str | None = None,
+) -> Enqueued:
+    if not client_request_id or len(client_request_id) > MAX_CLIENT_REQUEST_ID_CHARS:
+        raise InvalidInput(
+            f"client_request_id must be 1..{MAX_CLIENT_REQUEST_ID_CHARS} characters",
+            code="invalid_client_request_id",
+        )
+    if len(content) > limits.max_prompt_chars:
+        raise TooLarge(
+            f"the prompt has {len(content)} characters; the limit is {limits.max_prompt_chars}",
+            code="prompt_too_long",
+        )
+    if not content.strip():
+        raise InvalidInput("the prompt is empty", code="empty_prompt")
+    session = await sessions.get_active(db, session_id)
+
+    existing = await _by_request_id(db, session_id, client_request_id)
+    if existing is not None:
+        return Enqueued(existing, created=False)
+    pending = await count_unfinished(db, session_id)
+    if pending >= limits.max_pending_prompts:
+        raise LimitReached(
+            f"the session already has {pending} unfinished prompts (limit {limits.max_pending_prompts})",
+            code="queue_full",
+        )
+    message = Message(
+        session_id=session.id,
+        author_id=author.id,
+        content=content,
+        source=source,
+        client_request_id=client_request_id,
+        model=model,
+    )
+    try:
+        async with db.begin_nested():
+            db.add(message)
+    except IntegrityError:  # the same client_request_id, sent twice at once
+        existing = await _by_request_id(db, session_id, client_request_id)
+        assert existing is not None
+        return Enqueued(existing, created=False)
+    await timeline.append(
+        db,
+        session.id,
+        "prompt_queued",
+        {
+            "message_id": message.id,
+            "author": author_payload(author),
+            "content": content,
+            "source": source,
+            "position": pending + 1,
+        },
+        message_id=message.id,
+    )
+    return Enqueued(message, created=True)
+
+
+async def _by_request_id(db: AsyncSession, session_id: str, client_request_id: str) -> Message | None:
+    return (
+        await db.exec(
+            select(Message).where(
+                Message.session_id == session_id, Message.client_request_id == client_request_id
+            )
+        )
+    ).first()
+
+
+async def count_unfinished(db: AsyncSession, session_id: str) -> int:
+    return (
+        await db.exec(
+            select(func.count()).where(
+                Message.session_id == session_id, col(Message.status).in_(UNFINISHED_MESSAGE_STATUSES)
+            )
+        )
+    ).one()
+
+
+async def get(db: AsyncSession, session_id: str, message_id: str) -> Message:
+    message = await db.get(Message, message_id)
+    if message is None or message.session_id != session_id:
+        raise NotFound(f"no prompt {message_id!r} in session {session_id!r}", code="prompt_not_found")
+    return message
+
+
+async def list_for_session(db: AsyncSession, session_id: str, *, unfinished_only: bool = False) -> list[Message]:
+    query = select(Message).where(Message.session_id == session_id)
+    if unfinished_only:
+        query = query.where(col(Message.status).in_(UNFINISHED_MESSAGE_STATUSES))
+    rows = await db.exec(query.order_by(col(Message.created_at), col(Message.id)))
+    return list(rows.all())
+
+
+async def cancel(db: AsyncSession, session_id: str, message_id: str) -> Message:
+    """Cancel a prompt that has not started; a running one must be stopped instead."""
+    message = await get(db, session_id, message_id)
+    changed = await _transition(db, message, "queued", "cancelled")
+    if not changed:
+        await db.refresh(message)
+        raise Conflict(
+            f"the prompt is {message.status}, only a queued prompt can be cancelled", code="not_queued"
+        )
+    await timeline.append(db, session_id, "prompt_cancelled", {"message_id": message.id}, message_id=message.id)
+    return message
+
+
+async def request_stop(db: AsyncSession, session_id: str) -> Message:
+    """Ask for the running prompt to be aborted; the dispatcher delivers the stop."""
+    await sessions.get(db, session_id)
+    running = await running_message(db, session_id)
+    if running is None:
+        raise Conflict("no prompt is running in this session", code="not_running")
+    if running.stop_requested_at is None:
+        running.stop_requested_at = utcnow()
+        db.add(running)
+        await timeline.append(db, session_id, "stop_requested", {"message_id": running.id},
+                              message_id=running.id)
+    return running
+
+
+async def running_message(db: AsyncSession, session_id: str) -> Message | None:
+    return (
+        await db.exec(select(Message).where(Message.session_id == session_id, Message.status == "running"))
+    ).first()
+
+
+async def oldest_queued(db: AsyncSession, session_id: str) -> Message | None:
+    return (
+        await db.exec(
+            select(Message)
+            .where(Message.session_id == session_id, Message.status == "queued")
+            .order_by(col(Message.created_at), col(Message.id))
+            .limit(1)
+        )
+    ).first()
+
+
+async def start(db: AsyncSession, message: Message, sandbox_id: str) -> bool:
+    """queued -> running; False when somebody cancelled it first."""
+    if not await _transition(db, message, "queued", "running", sandbox_id=sandbox_id, started_at=utcnow()):
+        return False
+    await timeline.append(db, message.session_id, "prompt_started", {"message_id": message.id},
+                          message_id=message.id)
+    return True
+
+
+async def finish(db: AsyncSession, message: Message, status: str, error: str | None = None) -> bool:
+    """running (or queued, when the sandbox died first) -> a finished status."""
+    assert status in FINISHED_STATUSES
+    changed = False
+    for before in UNFINISHED_MESSAGE_STATUSES:
+        if await _transition(db, message, before, status, error=error, finished_at=utcnow()):
+            changed = True
+            break
+    if changed:
+        await timeline.append(
+            db, message.session_id, "prompt_finished",
+            {"message_id": message.id, "status": status, "error": error}, message_id=message.id,
+        )
+    return changed
+
+
+async def _transition(db: AsyncSession, message: Message, before: str, after: str, **values: object) -> bool:
+    result = await db.exec(  # type: ignore[call-overload]
+        sa.update(Message)
+        .where(col(Message.id) == message.id, col(Message.status) == before)
+        .values(status=after, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    # Mirror the row into the loaded object without marking it dirty (no second UPDATE).
+    set_committed_value(message, "status", after)
+    for key, value in values.items():
+        set_committed_value(message, key, value)
+    return True

@@ -1,0 +1,72 @@
+"""A session's timeline: the ordered, append-only list of its events.
+
+``sequence`` is dense and unique per session. It is allocated by bumping
+``session.last_event_seq`` in the caller's transaction: the UPDATE locks the
+session row (PostgreSQL) or the database (SQLite) until commit, so two writers
+never get the same number and readers never see a hole that fills later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from openinspect_app.models import Event, Session, utcnow
+
+MAX_PAGE = 1000
+
+
+async def append(
+    db: AsyncSession,
+    session_id: str,
+    type: str,
+    data: dict[str, Any],
+    *,
+    message_id: str | None = None,
+    sandbox_id: str | None = None,
+    sandbox_seq: int | None = None,
+) -> Event:
+    result = await db.exec(  # type: ignore[call-overload]
+        sa.update(Session)
+        .where(col(Session.id) == session_id)
+        .values(last_event_seq=Session.last_event_seq + 1, last_activity_at=utcnow())
+        .returning(Session.last_event_seq)
+    )
+    sequence = result.scalar_one()
+    event = Event(
+        session_id=session_id,
+        sequence=sequence,
+        type=type,
+        data=data,
+        message_id=message_id,
+        sandbox_id=sandbox_id,
+        sandbox_seq=sandbox_seq,
+    )
+    db.add(event)
+    await db.flush()
+    return event
+
+
+async def after(db: AsyncSession, session_id: str, after_sequence: int = 0, limit: int = MAX_PAGE) -> list[Event]:
+    """Events with a sequence above ``after_sequence``, oldest first."""
+    rows = await db.exec(
+        select(Event)
+        .where(Event.session_id == session_id, Event.sequence > after_sequence)
+        .order_by(col(Event.sequence))
+        .limit(min(max(limit, 1), MAX_PAGE))
+    )
+    return list(rows.all())
+
+
+async def before(db: AsyncSession, session_id: str, before_sequence: int, limit: int = MAX_PAGE) -> list[Event]:
+    """The ``limit`` events just below ``before_sequence``, oldest first (older history on demand)."""
+    rows = await db.exec(
+        select(Event)
+        .where(Event.session_id == session_id, Event.sequence < before_sequence)
+        .order_by(col(Event.sequence).desc())
+        .limit(min(max(limit, 1), MAX_PAGE))
+    )
+    return list(reversed(rows.all()))

@@ -1,0 +1,122 @@
+"""The sandbox process's one composition root: ``python -m sandbox.entrypoint``.
+
+It reads the environment once into a frozen :class:`~sandbox.config.SandboxConfig`,
+drops the secrets from its own environment (nothing the sandbox starts may
+inherit the bridge token), builds every part through its constructor, handing
+each only its own sub-config, routes SIGTERM and SIGINT to the supervisor's one
+shutdown, and exits with the supervisor's :class:`~sandbox.lifecycle.ExitCode`
+(2 when the environment is incomplete, before anything starts).
+
+Agents are picked from :data:`HARNESSES` by name and imported only when chosen;
+``OPENINSPECT_AGENT`` may also be ``module:Class`` (a harness outside this
+package, e.g. a test double), constructed the same way, with an
+:class:`~sandbox.harness.base.AgentConfig`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import signal
+import sys
+from collections.abc import Mapping, MutableMapping
+
+from sandbox import logs
+from sandbox.bridge import Bridge
+from sandbox.config import ConfigError, SandboxConfig, scrubbed_names
+from sandbox.git_sync import GitRepo, mask_credentials
+from sandbox.harness.base import AgentHarness
+from sandbox.lifecycle import ExitCode
+from sandbox.outbox import Outbox
+from sandbox.scripts import ScriptRunner
+from sandbox.supervisor import Supervisor
+
+log = logs.EventLog("sandbox.entrypoint")
+
+HARNESSES: dict[str, str] = {
+    "opencode": "sandbox.harness.opencode:OpenCodeHarness",
+}
+
+
+def load_harness(name: str) -> type[AgentHarness]:
+    """The harness class registered as ``name`` (or named by a ``module:Class`` spec)."""
+    spec = HARNESSES.get(name) or (name if ":" in name else None)
+    if spec is None:
+        raise ConfigError(f"OPENINSPECT_AGENT: unknown agent {name!r}; known: {', '.join(sorted(HARNESSES))}")
+    module_name, _, class_name = spec.partition(":")
+    try:
+        harness_class = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"OPENINSPECT_AGENT: cannot load {spec!r}: {exc}") from None
+    if not (isinstance(harness_class, type) and issubclass(harness_class, AgentHarness)):
+        raise ConfigError(f"OPENINSPECT_AGENT: {spec!r} is not an AgentHarness")
+    return harness_class
+
+
+def build(config: SandboxConfig) -> Supervisor:
+    """Every part of a sandbox, wired; nothing started yet."""
+    harness = load_harness(config.agent_name)(config.agent)
+    bridge = Bridge(config.bridge, Outbox())
+    return Supervisor(
+        config.supervisor,
+        bridge=bridge,
+        repo=GitRepo(config.repo_dir, env=config.child_env),
+        scripts=ScriptRunner(config.repo_dir, env=config.child_env, emit=bridge.emit),
+        harness=harness,
+    )
+
+
+async def serve(supervisor: Supervisor) -> ExitCode:
+    """Run ``supervisor`` with SIGTERM/SIGINT routed to its shutdown."""
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for signum in signals:
+        loop.add_signal_handler(signum, supervisor.request_shutdown, f"signal {signum.name}")
+    try:
+        return await supervisor.run()
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+
+
+def _drop_secrets(environ: MutableMapping[str, str]) -> None:
+    for name in scrubbed_names():
+        environ.pop(name, None)
+
+
+async def _run(config: SandboxConfig) -> ExitCode:
+    try:
+        supervisor = build(config)
+    except ConfigError as exc:
+        log.error("entrypoint.config_error", error=str(exc))
+        return ExitCode.CONFIG
+    return await serve(supervisor)
+
+
+def main(environ: Mapping[str, str] | None = None) -> int:
+    """Read ``environ`` (default: the process's environment), run the sandbox, return the exit code."""
+    logs.configure()
+    try:
+        config = SandboxConfig.from_env(os.environ if environ is None else environ)
+    except ConfigError as exc:
+        log.error("entrypoint.config_error", error=str(exc))
+        return ExitCode.CONFIG
+    if environ is None:
+        _drop_secrets(os.environ)
+    config.agent_state_dir.mkdir(parents=True, exist_ok=True)
+    log.info(
+        "entrypoint.starting",
+        session_id=config.session_id,
+        sandbox_id=config.sandbox_id,
+        agent=config.agent_name,
+        repo_url=mask_credentials(config.supervisor.repo_url),
+        branch=config.supervisor.branch,
+        workspace=str(config.workspace),
+        control_plane_url=mask_credentials(config.bridge.control_plane_url),
+    )
+    return int(asyncio.run(_run(config)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

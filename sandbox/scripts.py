@@ -1,0 +1,297 @@
+"""Running a repository's own scripts: ``.openinspect/setup.sh`` and ``.openinspect/start.sh``.
+
+:class:`ScriptRunner` owns the processes it starts. A script runs under bash in
+the repository, in its own process group (so a timeout kills everything it
+started, not just bash), with the sandbox's child environment. Its combined
+stdout/stderr streams out as ``script_output`` events, coalesced into chunks
+(at most :data:`CHUNK_MAX_CHARS`, at most :data:`FLUSH_INTERVAL_SECONDS` old),
+followed by one ``script_finished``. What a failure *means* (a warning for
+setup, fatal for start) is the supervisor's decision, not the runner's.
+
+A script may leave background processes behind on purpose (``start.sh``
+starting a dev server): they keep running, their output is read and dropped
+(so they never block on a full pipe), and :meth:`ScriptRunner.close` ends them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import os
+import signal
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from openinspect_app import protocol
+from sandbox.harness.base import Emit
+from sandbox.logs import EventLog
+
+log = EventLog("sandbox.scripts")
+
+# Why: live enough that a person watching sees progress, coarse enough that a
+# chatty `npm install` becomes tens of events, not thousands.
+FLUSH_INTERVAL_SECONDS = 0.1
+CHUNK_MAX_CHARS = 4096
+READ_BYTES = 65536
+# Why: SIGTERM first lets a script's children clean up; 5 s is plenty for that.
+KILL_GRACE_SECONDS = 5.0
+# Why: after the script exits, output still in the pipe arrives within
+# milliseconds; a background child keeping the pipe open must not hold us.
+DRAIN_SECONDS = 1.0
+# Why: enough lines to see the error that made start.sh fail.
+TAIL_LINES = 20
+TAIL_LINE_MAX_CHARS = 500
+
+
+@dataclass(frozen=True)
+class ScriptResult:
+    script: protocol.ScriptName
+    exit_code: int | None  # None when it was killed at the timeout
+    timed_out: bool
+    duration_ms: int
+    tail: tuple[str, ...]  # the last lines of output
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+class Chunker:
+    """Cuts a text stream into chunks of at most ``max_chars``, preferring line ends."""
+
+    def __init__(self, max_chars: int = CHUNK_MAX_CHARS) -> None:
+        self._max = max_chars
+        self._buffer = ""
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._buffer)
+
+    def push(self, text: str) -> list[str]:
+        """Add ``text``; return the chunks that are full."""
+        self._buffer += text
+        chunks = []
+        while len(self._buffer) >= self._max:
+            cut = self._buffer.rfind("\n", 0, self._max) + 1 or self._max
+            chunks.append(self._buffer[:cut])
+            self._buffer = self._buffer[cut:]
+        return chunks
+
+    def take(self) -> str:
+        """Everything buffered (the flush at an interval or at the end)."""
+        text, self._buffer = self._buffer, ""
+        return text
+
+
+class Tail:
+    """The last ``lines`` lines of a text stream."""
+
+    def __init__(self, lines: int = TAIL_LINES) -> None:
+        self._lines: deque[str] = deque(maxlen=lines)
+        self._partial = ""
+
+    def feed(self, text: str) -> None:
+        *complete, self._partial = (self._partial + text).split("\n")
+        self._lines.extend(line[:TAIL_LINE_MAX_CHARS] for line in complete)
+        self._partial = self._partial[-TAIL_LINE_MAX_CHARS:]
+
+    def lines(self) -> tuple[str, ...]:
+        lines = [*self._lines, self._partial] if self._partial else list(self._lines)
+        return tuple(lines[-(self._lines.maxlen or TAIL_LINES):])
+
+
+class _OutputPump:
+    """Reads one script's pipe, emitting chunks until muted, then reading and dropping."""
+
+    def __init__(self, stream: asyncio.StreamReader, transport: asyncio.BaseTransport,
+                 script: protocol.ScriptName, emit: Emit) -> None:
+        self._stream = stream
+        self._transport = transport
+        self._script = script
+        self._emit = emit
+        self._chunker = Chunker()
+        self.tail = Tail()
+        self._muted = False
+        self.dropped_bytes = 0
+
+    def _send(self, text: str) -> None:
+        if text and not self._muted:
+            self._emit(protocol.ScriptOutput(script=self._script, text=text))
+
+    def mute(self) -> None:
+        """Send what is buffered, then drop everything read from now on."""
+        self._send(self._chunker.take())
+        self._muted = True
+
+    async def run(self) -> None:
+        try:
+            await self._pump()
+        finally:
+            self._transport.close()
+
+    async def _pump(self) -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    data = await self._stream.read(READ_BYTES)
+            except TimeoutError:
+                self._send(self._chunker.take())
+                deadline = None
+                continue
+            if not data:
+                break
+            if self._muted:
+                self.dropped_bytes += len(data)
+                continue
+            text = decoder.decode(data)
+            self.tail.feed(text)
+            for chunk in self._chunker.push(text):
+                self._send(chunk)
+            if not self._chunker.pending:
+                deadline = None
+            elif deadline is None:
+                deadline = loop.time() + FLUSH_INTERVAL_SECONDS
+        rest = decoder.decode(b"", final=True)
+        self.tail.feed(rest)
+        self._chunker.push(rest)
+        self._send(self._chunker.take())
+
+
+def _signal_group(pgid: int, signum: int) -> bool:
+    """Send ``signum`` to process group ``pgid``; False when the group no longer exists."""
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _group_running(pgid: int) -> bool:
+    """Whether any process of group ``pgid`` still runs (zombies waiting for init do not count)."""
+    if not _signal_group(pgid, 0):
+        return False
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True  # no /proc: trust the signal
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                state, _ppid, group = stat.read().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if int(group) == pgid and state != "Z":
+            return True
+    return False
+
+
+class ScriptRunner:
+    """Runs ``.openinspect/<name>.sh`` scripts in ``repo_dir`` and ends what they leave behind."""
+
+    def __init__(self, repo_dir: Path, *, env: Mapping[str, str], emit: Emit) -> None:
+        self._repo_dir = repo_dir
+        self._env = dict(env)
+        self._emit = emit
+        self._groups: set[int] = set()
+        self._background: set[asyncio.Task[None]] = set()
+
+    def path(self, script: protocol.ScriptName) -> Path:
+        return self._repo_dir / ".openinspect" / f"{script}.sh"
+
+    def exists(self, script: protocol.ScriptName) -> bool:
+        return self.path(script).is_file()
+
+    async def run(self, script: protocol.ScriptName, timeout_seconds: float) -> ScriptResult:
+        """Run the script to its end (or kill its process group at the timeout); emit its output."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        # Our own pipe, not asyncio's PIPE: asyncio's wait() also waits for its pipes to
+        # close, which a background child of the script may never do.
+        read_fd, write_fd = os.pipe()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                "bash", str(self.path(script)),
+                cwd=self._repo_dir,
+                env=self._env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=write_fd,
+                stderr=write_fd,
+                start_new_session=True,  # its own process group: pid == pgid
+            )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        self._groups.add(process.pid)
+        log.info("scripts.started", script=script, pid=process.pid, timeout_seconds=timeout_seconds)
+        reader = asyncio.StreamReader()
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0))
+        pump = _OutputPump(reader, transport, script, self._emit)
+        pump_task = asyncio.create_task(pump.run(), name=f"scripts.{script}.output")
+        timed_out = False
+        try:
+            async with asyncio.timeout(timeout_seconds):
+                await process.wait()
+        except TimeoutError:
+            timed_out = True
+            log.warning("scripts.timed_out", script=script, timeout_seconds=timeout_seconds)
+            await self._end_group(process.pid, process)
+        finally:
+            # From here on, close() owns the reader (cancelled mid-run: close() ends the group too).
+            self._background.add(pump_task)
+            pump_task.add_done_callback(self._background.discard)
+        await asyncio.wait({pump_task}, timeout=DRAIN_SECONDS)
+        # Whatever still holds the pipe (a background child) is read and dropped from now on.
+        pump.mute()
+        duration_ms = int((loop.time() - started) * 1000)
+        exit_code = None if timed_out else process.returncode
+        result = ScriptResult(script, exit_code, timed_out, duration_ms, pump.tail.lines())
+        self._emit(protocol.ScriptFinished(
+            script=script, exit_code=exit_code, timed_out=timed_out, duration_ms=duration_ms))
+        log.info("scripts.finished", script=script, exit_code=exit_code, timed_out=timed_out,
+                 duration_ms=duration_ms)
+        return result
+
+    async def _end_group(self, pgid: int, process: asyncio.subprocess.Process | None = None) -> None:
+        """SIGTERM the whole group, give it a grace period, then SIGKILL whatever is left."""
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except ProcessLookupError:
+            self._groups.discard(pgid)
+            return
+        if process is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(KILL_GRACE_SECONDS):
+                    await process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        if process is not None:
+            await process.wait()
+        self._groups.discard(pgid)
+
+    async def close(self) -> None:
+        """End every process group a script left running and stop reading their output."""
+        alive = [pgid for pgid in self._groups if _signal_group(pgid, signal.SIGTERM)]
+        if alive:
+            log.info("scripts.ending_leftovers", groups=alive)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(KILL_GRACE_SECONDS):
+                    # No event says "a process group is empty": poll (leftovers only, at exit).
+                    while any(_group_running(pgid) for pgid in alive):  # noqa: ASYNC110
+                        await asyncio.sleep(0.05)
+            for pgid in alive:
+                _signal_group(pgid, signal.SIGKILL)
+        self._groups.clear()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)

@@ -1,0 +1,91 @@
+"""The pure lifecycle rules, without mocks."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend_jobs import lifecycle as lc
+from openinspect_app import protocol as p
+
+
+def view(**overrides: object) -> lc.SessionView:
+    base = dict(archived=False, has_live_sandbox=True, sandbox_ready=True, ever_had_sandbox=True,
+                running_message_id=None, stop_pending=False, oldest_queued_id=None)
+    base.update(overrides)
+    return lc.SessionView(**base)  # type: ignore[arg-type]
+
+
+def test_a_new_session_warms_a_sandbox() -> None:
+    assert lc.decide(view(has_live_sandbox=False, sandbox_ready=False, ever_had_sandbox=False)) == [lc.Spawn()]
+
+
+def test_a_stopped_session_starts_a_sandbox_only_for_work() -> None:
+    idle = view(has_live_sandbox=False, sandbox_ready=False)
+    assert lc.decide(idle) == []
+    assert lc.decide(view(has_live_sandbox=False, sandbox_ready=False, oldest_queued_id="m1")) == [lc.Spawn()]
+
+
+def test_the_oldest_queued_prompt_goes_to_a_ready_sandbox() -> None:
+    assert lc.decide(view(oldest_queued_id="m1")) == [lc.Dispatch("m1")]
+
+
+def test_nothing_is_dispatched_while_a_prompt_runs_or_the_sandbox_starts() -> None:
+    assert lc.decide(view(running_message_id="m0", oldest_queued_id="m1")) == []
+    assert lc.decide(view(sandbox_ready=False, oldest_queued_id="m1")) == []
+
+
+def test_a_pending_stop_is_sent_once_the_sandbox_can_hear_it() -> None:
+    assert lc.decide(view(running_message_id="m0", stop_pending=True)) == [lc.SendStop("m0")]
+    assert lc.decide(view(running_message_id="m0", stop_pending=True, sandbox_ready=False)) == []
+
+
+def test_an_archived_session_shuts_its_sandbox_down_and_never_spawns() -> None:
+    assert lc.decide(view(archived=True, oldest_queued_id="m1")) == [lc.Shutdown("session archived")]
+    assert lc.decide(view(archived=True, has_live_sandbox=False, ever_had_sandbox=False)) == []
+
+
+@pytest.mark.parametrize(
+    ("event", "running", "expected"),
+    [
+        (p.StageChanged(stage="syncing"), False, lc.StatusChange("syncing")),
+        (p.StageChanged(stage="setup"), False, lc.StatusChange("setup")),
+        (p.StageChanged(stage="starting_agent"), False, lc.StatusChange("starting_agent")),
+        (p.Ready(agent="opencode", agent_version="1"), False, lc.StatusChange("ready")),
+        (p.Ready(agent="opencode", agent_version="1"), True, lc.StatusChange("running")),
+        (p.Error(code="start_failed", message="start.sh exited 3", fatal=True), False,
+         lc.StatusChange("failed", "start.sh exited 3")),
+        (p.Error(code="agent_exited", message="restarting", fatal=False), True, None),
+        (p.ExecutionComplete(message_id="m", success=True), True, lc.StatusChange("idle")),
+        (p.TokenDelta(part_id="x", text="hi"), True, None),
+        (p.Warning(code="setup_failed", message="exit 1"), False, None),
+    ],
+)
+def test_status_for_event(event: p.SandboxEvent, running: bool, expected: lc.StatusChange | None) -> None:
+    assert lc.status_for_event(event, prompt_running=running) == expected
+
+
+@pytest.mark.parametrize(
+    ("event", "outcome"),
+    [
+        (p.ExecutionComplete(success=True), ("completed", None)),
+        (p.ExecutionComplete(success=False, stopped=True), ("stopped", None)),
+        (p.ExecutionComplete(success=False, error="model said no"), ("failed", "model said no")),
+        (p.ExecutionComplete(success=False), ("failed", "the agent reported a failure")),
+    ],
+)
+def test_message_outcome(event: p.ExecutionComplete, outcome: tuple[str, str | None]) -> None:
+    assert lc.message_outcome(event) == outcome
+
+
+def test_an_exit_means_stopped_when_asked_for_and_failed_otherwise() -> None:
+    assert lc.status_for_exit(requested=True, failure=None, exit_reason="x") == lc.StatusChange("stopped")
+    assert lc.status_for_exit(requested=False, failure=None, exit_reason="code 1") == lc.StatusChange(
+        "failed", "code 1")
+    # The sandbox's own fatal report beats its bare exit code.
+    assert lc.status_for_exit(requested=False, failure="repository not found", exit_reason="code 1") == (
+        lc.StatusChange("failed", "repository not found"))
+
+
+def test_staleness() -> None:
+    assert not lc.is_stale(seconds_since_contact=89, stale_seconds=90)
+    assert lc.is_stale(seconds_since_contact=91, stale_seconds=90)

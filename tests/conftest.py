@@ -1,0 +1,47 @@
+"""Fixtures shared by the whole suite.
+
+Every test that uses ``database_url`` runs twice: on a SQLite file and on a
+fresh PostgreSQL database (real server; OPENINSPECT_TEST_POSTGRES_URL points at
+a maintenance database of it, default the local server's ``postgres``).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from openinspect_app.db import Database
+
+POSTGRES_ADMIN_URL = os.environ.get("OPENINSPECT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'openinspect.db'}"
+        return
+    name = f"oi_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = Database(database_url)
+    db.migrate()
+    try:
+        yield db
+    finally:
+        await db.dispose()

@@ -1,0 +1,82 @@
+"""Every wire message survives a round trip; anything else is refused with a reason."""
+
+from __future__ import annotations
+
+import typing
+
+import pytest
+
+from openinspect_app import protocol as p
+
+AUTHOR = p.Author(name="Ada Lovelace", email="ada@example.com")
+
+SANDBOX_EVENTS: list[p.SandboxEvent] = [
+    p.Ready(seq=1, agent="opencode", agent_version="1.18.33", head_sha="abc"),
+    p.Heartbeat(seq=2),
+    p.StageChanged(seq=3, stage="setup"),
+    p.GitSync(seq=4, status="completed", repo_url="file:///r", branch="main", head_sha="abc"),
+    p.ScriptOutput(seq=5, script="setup", text="installing\n"),
+    p.ScriptFinished(seq=6, script="setup", exit_code=1, timed_out=False, duration_ms=12),
+    p.TokenDelta(seq=7, message_id="m1", part_id="prt", text="Hel"),
+    p.ToolCall(seq=8, message_id="m1", call_id="c1", tool="bash", input={"command": "ls"}),
+    p.ToolResult(seq=9, message_id="m1", call_id="c1", tool="bash", status="completed", output="a\n"),
+    p.StepStart(seq=10, message_id="m1"),
+    p.StepFinish(seq=11, message_id="m1", reason="stop", tokens=p.TokenUsage(input=10, output=5), cost=0.01),
+    p.Error(seq=12, code="agent_exited", message="boom", fatal=False),
+    p.ExecutionComplete(seq=13, message_id="m1", success=False, stopped=True),
+    p.Artifact(seq=14, kind="commit", ref="abc", data={"subject": "x"}),
+    p.Warning(seq=15, code="setup_failed", message="exit 1"),
+    p.SessionTitle(seq=16, title="Fix the build"),
+]
+
+COMMANDS: list[p.Command] = [
+    p.Prompt(message_id="m1", content="hi", author=AUTHOR, model="openinspect/scripted"),
+    p.Stop(message_id="m1"),
+    p.Shutdown(reason="archived"),
+    p.Ack(seq=41),
+    p.Reject(reason="bad frame"),
+]
+
+
+def test_every_sandbox_event_type_is_covered() -> None:
+    assert {e.type for e in SANDBOX_EVENTS} == p.SANDBOX_EVENT_TYPES
+
+
+def test_every_command_type_is_covered() -> None:
+    union = typing.get_args(typing.get_args(p.Command)[0])
+    assert {c.type for c in COMMANDS} == {cls.model_fields["type"].default for cls in union}
+
+
+@pytest.mark.parametrize("event", SANDBOX_EVENTS, ids=lambda e: e.type)
+def test_sandbox_event_round_trip(event: p.SandboxEvent) -> None:
+    assert p.parse_sandbox_event(event.to_json()) == event
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c.type)
+def test_command_round_trip(command: p.Command) -> None:
+    assert p.parse_command(command.to_json()) == command
+
+
+@pytest.mark.parametrize(
+    ("frame", "reason"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"seq": 1}', "no 'type' field"),
+        ('{"type": "launch_missiles", "seq": 1}', "unknown sandbox event type 'launch_missiles'"),
+        ('{"type": "token", "seq": 1, "text": "x"}', "part_id"),
+        ('{"type": "heartbeat", "seq": -1}', "seq"),
+        ('{"type": "heartbeat", "seq": 1, "extra": true}', "extra"),
+        ('{"type": "heartbeat", "seq": 1, "ts": "2026-01-01T00:00:00"}', "timezone"),
+    ],
+)
+def test_bad_sandbox_frames_are_refused_with_a_reason(frame: str, reason: str) -> None:
+    with pytest.raises(p.ProtocolError, match=reason):
+        p.parse_sandbox_event(frame)
+
+
+def test_commands_are_not_events() -> None:
+    with pytest.raises(p.ProtocolError, match="unknown sandbox event type 'ack'"):
+        p.parse_sandbox_event(p.Ack(seq=1).to_json())
+    with pytest.raises(p.ProtocolError, match="unknown command type 'heartbeat'"):
+        p.parse_command(p.Heartbeat(seq=1).to_json())

@@ -1,0 +1,118 @@
+"""SandboxConfig.from_env: every setting, defaults, errors that name the variable, no leaked secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from openinspect_app import protocol
+from sandbox.config import SETTINGS, ConfigError, SandboxConfig, child_environment
+
+SECRET_TOKEN = "tok-very-secret"
+SECRET_KEY = "sk-very-secret"
+
+
+def full_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    env = {
+        "OPENINSPECT_SESSION_ID": "sess 1/x",
+        "OPENINSPECT_SANDBOX_ID": "sbx-1",
+        "OPENINSPECT_SANDBOX_TOKEN": SECRET_TOKEN,
+        "OPENINSPECT_CONTROL_PLANE_URL": "ws://127.0.0.1:8765/",
+        "OPENINSPECT_REPO_URL": "https://example.invalid/r.git",
+        "OPENINSPECT_WORKSPACE": str(tmp_path / "ws"),
+        "OPENINSPECT_MODEL": "openinspect/scripted",
+        "OPENINSPECT_PROVIDER_API_KEY": SECRET_KEY,
+        "PATH": "/usr/bin:/bin",
+        "GIT_AUTHOR_NAME": "Leaky Override",
+        "GIT_COMMITTER_EMAIL": "leaky@example.invalid",
+    }
+    env.update(overrides)
+    return env
+
+
+def test_defaults_and_derived_paths(tmp_path: Path):
+    config = SandboxConfig.from_env(full_env(tmp_path))
+    assert config.repo_dir == tmp_path / "ws" / "repo"
+    assert config.agent_state_dir == tmp_path / "ws" / "agent"
+    assert config.agent_name == "opencode"
+    assert config.bridge.url == "ws://127.0.0.1:8765/bridge/sess%201%2Fx"
+    assert config.bridge.heartbeat_interval_seconds == protocol.HEARTBEAT_INTERVAL_SECONDS
+    assert config.supervisor.branch is None
+    assert config.supervisor.setup_timeout_seconds == 300
+    assert config.supervisor.start_timeout_seconds == 120
+    assert (config.supervisor.bot.name, config.supervisor.bot.email) == ("Open-Inspect", "bot@openinspect.local")
+    assert config.agent.workdir == config.repo_dir and config.agent.state_dir == config.agent_state_dir
+    assert config.agent.binary == "opencode"
+    assert config.agent.provider.kind == "openai_compatible"
+    assert config.agent.provider.api_key == SECRET_KEY
+    assert config.agent.provider.base_url is None
+
+
+def test_every_setting_is_read(tmp_path: Path):
+    config = SandboxConfig.from_env(full_env(
+        tmp_path,
+        OPENINSPECT_BRANCH="feature",
+        OPENINSPECT_AGENT="tests.sandbox.doubles:ScriptedHarness",
+        OPENINSPECT_OPENCODE_BIN="/opt/opencode",
+        OPENINSPECT_PROVIDER_KIND="anthropic",
+        OPENINSPECT_PROVIDER_BASE_URL="http://127.0.0.1:9/v1",
+        OPENINSPECT_SETUP_TIMEOUT_SECONDS="12.5",
+        OPENINSPECT_START_TIMEOUT_SECONDS="7",
+        OPENINSPECT_HEARTBEAT_INTERVAL_SECONDS="0.5",
+        OPENINSPECT_BOT_NAME="Bot",
+        OPENINSPECT_BOT_EMAIL="bot@example.com",
+    ))
+    assert config.supervisor.branch == "feature"
+    assert config.agent_name == "tests.sandbox.doubles:ScriptedHarness"
+    assert config.agent.binary == "/opt/opencode"
+    assert config.agent.provider.kind == "anthropic"
+    assert config.agent.provider.base_url == "http://127.0.0.1:9/v1"
+    assert config.supervisor.setup_timeout_seconds == 12.5
+    assert config.supervisor.start_timeout_seconds == 7
+    assert config.bridge.heartbeat_interval_seconds == 0.5
+    assert (config.supervisor.bot.name, config.supervisor.bot.email) == ("Bot", "bot@example.com")
+
+
+def test_missing_required_values_are_all_named(tmp_path: Path):
+    env = full_env(tmp_path)
+    del env["OPENINSPECT_SANDBOX_TOKEN"]
+    env["OPENINSPECT_MODEL"] = ""
+    with pytest.raises(ConfigError) as caught:
+        SandboxConfig.from_env(env)
+    assert "OPENINSPECT_SANDBOX_TOKEN" in str(caught.value)
+    assert "OPENINSPECT_MODEL" in str(caught.value)
+    required = {s.env for s in SETTINGS if s.default is None}
+    with pytest.raises(ConfigError) as caught:
+        SandboxConfig.from_env({})
+    assert all(name in str(caught.value) for name in required)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("OPENINSPECT_CONTROL_PLANE_URL", "http://127.0.0.1:8765"),
+    ("OPENINSPECT_MODEL", "no-slash"),
+    ("OPENINSPECT_PROVIDER_KIND", "other"),
+    ("OPENINSPECT_SETUP_TIMEOUT_SECONDS", "soon"),
+    ("OPENINSPECT_START_TIMEOUT_SECONDS", "0"),
+    ("OPENINSPECT_HEARTBEAT_INTERVAL_SECONDS", "-1"),
+])
+def test_invalid_values_are_named(tmp_path: Path, name: str, value: str):
+    with pytest.raises(ConfigError, match=name):
+        SandboxConfig.from_env(full_env(tmp_path, **{name: value}))
+
+
+def test_secrets_stay_out_of_repr_and_out_of_the_child_environment(tmp_path: Path):
+    config = SandboxConfig.from_env(full_env(tmp_path))
+    assert SECRET_TOKEN not in repr(config) and SECRET_KEY not in repr(config)
+    assert config.bridge.sandbox_token == SECRET_TOKEN
+    for env in (config.child_env, config.agent.env):
+        assert "OPENINSPECT_SANDBOX_TOKEN" not in env
+        assert "OPENINSPECT_PROVIDER_API_KEY" not in env
+        assert "GIT_AUTHOR_NAME" not in env and "GIT_COMMITTER_EMAIL" not in env
+        assert env["PATH"] == "/usr/bin:/bin"
+        assert not any(name.startswith("OPENINSPECT_") for name in env)
+
+
+def test_child_environment_keeps_everything_else():
+    env = {"A": "1", "GIT_DIR": "x", "GIT_AUTHOR_DATE": "y", "OPENINSPECT_MODEL": "m", "REPO_SECRET": "s"}
+    assert child_environment(env) == {"A": "1", "GIT_DIR": "x", "REPO_SECRET": "s"}
