@@ -65,6 +65,17 @@ def is_stale(*, seconds_since_contact: float, stale_seconds: float) -> bool:
     return seconds_since_contact > stale_seconds
 
 
+def is_idle(*, sandbox_ready: bool, has_work: bool, seconds_since_activity: float,
+            idle_timeout_seconds: float) -> bool:
+    """A ready sandbox with nothing queued and nothing happening for a while is stopped.
+
+    Its session keeps everything; the next prompt starts a new sandbox (which,
+    on a backend with a persistent workspace, continues in the same files).
+    """
+    return sandbox_ready and not has_work and idle_timeout_seconds > 0 and (
+        seconds_since_activity > idle_timeout_seconds)
+
+
 # --------------------------------------------------------------------------
 # Dispatch: what the background manager should do for one session now
 # --------------------------------------------------------------------------

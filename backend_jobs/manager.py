@@ -52,7 +52,7 @@ class BackgroundManager:
         await self.supervisor.recover()
         self._tasks = [
             asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
-            asyncio.create_task(self.supervisor.run_stale_checks(), name="stale-checks"),
+            asyncio.create_task(self.supervisor.run_timers(), name="timers"),
         ]
         log.info("manager.started", extra={"bridge_url": self.control_plane_url()})
 

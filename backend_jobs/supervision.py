@@ -26,7 +26,7 @@ from openinspect_app.services import prompts, sessions, timeline
 
 log = logging.getLogger(__name__)
 
-STALE_CHECK_INTERVAL_SECONDS = 5.0
+TIMER_INTERVAL_SECONDS = 5.0  # staleness and idleness are judged in tens of seconds
 
 ShutdownSender = Callable[[str, str], Awaitable[bool]]  # (session_id, reason) -> delivered
 
@@ -163,30 +163,40 @@ class Supervisor:
             await db.commit()
         self.notifier.publish(sandbox.session_id)
 
-    # ------------------------------------------------------ silence, restarts
+    # ------------------------------------------------------ timers
 
-    async def check_stale(self, now: datetime | None = None) -> list[str]:
+    async def check_timers(self, now: datetime | None = None) -> None:
+        """Fail sandboxes that went silent; stop ready ones that sat idle too long."""
         now = now or utcnow()
         stale: list[tuple[str, float]] = []
+        idle: list[str] = []
         async with self.db.session() as db:
-            live = (await db.exec(select(Sandbox).where(col(Sandbox.status).in_(LIVE_SANDBOX_STATUSES)))).all()
-            for sandbox in live:
-                last = sandbox.last_heartbeat_at or sandbox.created_at
-                silent = (now - last).total_seconds()
+            rows = (await db.exec(
+                select(Sandbox, Session).join(Session, col(Session.id) == Sandbox.session_id)
+                .where(col(Sandbox.status).in_(LIVE_SANDBOX_STATUSES)))).all()
+            busy = set((await db.exec(select(Message.session_id).where(
+                col(Message.status).in_(("queued", "running"))))).all())
+            for sandbox, session in rows:
+                silent = (now - (sandbox.last_heartbeat_at or sandbox.created_at)).total_seconds()
                 if lifecycle.is_stale(seconds_since_contact=silent,
                                       stale_seconds=self.settings.heartbeat_stale_seconds):
                     stale.append((sandbox.id, silent))
+                elif lifecycle.is_idle(sandbox_ready=sandbox.status == "ready", has_work=session.id in busy,
+                                       seconds_since_activity=(now - session.last_activity_at).total_seconds(),
+                                       idle_timeout_seconds=self.settings.sandbox_idle_timeout_seconds):
+                    idle.append(sandbox.id)
         for sandbox_id, silent in stale:
             await self.fail(sandbox_id, f"no heartbeat from the sandbox for {silent:.0f} s")
-        return [sandbox_id for sandbox_id, _ in stale]
+        for sandbox_id in idle:
+            await self.stop(sandbox_id, "idle")
 
-    async def run_stale_checks(self) -> None:
+    async def run_timers(self) -> None:
         while True:
-            await asyncio.sleep(STALE_CHECK_INTERVAL_SECONDS)
+            await asyncio.sleep(TIMER_INTERVAL_SECONDS)
             try:
-                await self.check_stale()
+                await self.check_timers()
             except Exception:  # a failed round must not end the timer
-                log.exception("supervisor.stale_check_failed")
+                log.exception("supervisor.timer_round_failed")
 
     async def recover(self) -> None:
         """After a restart: sandboxes the database thinks are live but the backend does not run."""

@@ -44,6 +44,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OPENINSPECT_START_TIMEOUT_SECONDS", "120", "Limit for a repository's .openinspect/start.sh."),
     Setting("OPENINSPECT_HEARTBEAT_INTERVAL_SECONDS", "30", "How often a sandbox sends a heartbeat."),
     Setting("OPENINSPECT_HEARTBEAT_STALE_SECONDS", "90", "A sandbox silent this long is declared failed."),
+    Setting("OPENINSPECT_SANDBOX_IDLE_TIMEOUT_SECONDS", "1800",
+            "Stop a sandbox after this long with nothing to do (0 = never); the next prompt starts one."),
     Setting("OPENINSPECT_BOT_NAME", "Open-Inspect", "Committer name on the agent's commits."),
     Setting("OPENINSPECT_BOT_EMAIL", "bot@openinspect.local", "Committer email on the agent's commits."),
     Setting("OPENINSPECT_DEFAULT_AUTHOR_NAME", "Local User",
@@ -93,6 +95,7 @@ class Settings:
     start_timeout_seconds: float
     heartbeat_interval_seconds: float
     heartbeat_stale_seconds: float
+    sandbox_idle_timeout_seconds: float
     bot_name: str
     bot_email: str
     default_author_name: str
@@ -141,6 +144,7 @@ class Settings:
             start_timeout_seconds=float(number("OPENINSPECT_START_TIMEOUT_SECONDS", float)),
             heartbeat_interval_seconds=float(number("OPENINSPECT_HEARTBEAT_INTERVAL_SECONDS", float)),
             heartbeat_stale_seconds=float(number("OPENINSPECT_HEARTBEAT_STALE_SECONDS", float)),
+            sandbox_idle_timeout_seconds=float(number("OPENINSPECT_SANDBOX_IDLE_TIMEOUT_SECONDS", float)),
             bot_name=get("OPENINSPECT_BOT_NAME"),
             bot_email=get("OPENINSPECT_BOT_EMAIL"),
             default_author_name=get("OPENINSPECT_DEFAULT_AUTHOR_NAME"),

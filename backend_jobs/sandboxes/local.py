@@ -19,7 +19,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,13 +49,14 @@ class LocalSandboxBackend(SandboxBackend):
         self,
         workspaces_dir: Path,
         *,
-        python: str = sys.executable,
+        command: Sequence[str] | None = None,
         environ: Mapping[str, str] | None = None,
         stop_grace_seconds: float = STOP_GRACE_SECONDS,
     ) -> None:
         super().__init__()
         self.workspaces_dir = Path(workspaces_dir)
-        self.python = python
+        # The sandbox runtime; another command only in tests of this backend itself.
+        self.command = list(command or (sys.executable, "-m", "sandbox.entrypoint"))
         source = os.environ if environ is None else environ
         self._inherited = {k: source[k] for k in INHERITED_ENV if k in source}
         self.stop_grace_seconds = stop_grace_seconds
@@ -88,7 +89,7 @@ class LocalSandboxBackend(SandboxBackend):
             }
             with open(log_path, "ab") as log_file:  # noqa: ASYNC230 - a local file, opened once per spawn
                 process = await asyncio.create_subprocess_exec(
-                    self.python, "-m", "sandbox.entrypoint",
+                    *self.command,
                     cwd=workspace, env=env, stdin=asyncio.subprocess.DEVNULL,
                     stdout=log_file, stderr=asyncio.subprocess.STDOUT,
                     start_new_session=True,

@@ -89,3 +89,18 @@ def test_an_exit_means_stopped_when_asked_for_and_failed_otherwise() -> None:
 def test_staleness() -> None:
     assert not lc.is_stale(seconds_since_contact=89, stale_seconds=90)
     assert lc.is_stale(seconds_since_contact=91, stale_seconds=90)
+
+
+@pytest.mark.parametrize(
+    ("ready", "work", "seconds", "timeout", "expected"),
+    [
+        (True, False, 1801, 1800, True),
+        (True, False, 1799, 1800, False),
+        (True, True, 9999, 1800, False),  # a queued or running prompt keeps it
+        (False, False, 9999, 1800, False),  # still starting: not idle
+        (True, False, 9999, 0, False),  # 0 turns the timeout off
+    ],
+)
+def test_idleness(ready: bool, work: bool, seconds: float, timeout: float, expected: bool) -> None:
+    assert lc.is_idle(sandbox_ready=ready, has_work=work, seconds_since_activity=seconds,
+                      idle_timeout_seconds=timeout) is expected

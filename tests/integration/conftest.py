@@ -118,7 +118,10 @@ class RunningSystem:
 
 @pytest.fixture
 async def running_system(database_url: str, tmp_path: Path, scripted_model: ScriptedModel,
-                         ) -> AsyncIterator[RunningSystem]:
+                         request: pytest.FixtureRequest) -> AsyncIterator[RunningSystem]:
+    """The system; a test may change settings with ``@pytest.mark.settings(name=value)``."""
+    marker = request.node.get_closest_marker("settings")
+    overrides = dict(marker.kwargs) if marker else {}
     settings = Settings.from_env(
         {}, data_dir=tmp_path / "data", database_url=database_url, bridge_port=0,
         opencode_bin=OPENCODE_BIN, provider_base_url=scripted_model.base_url, model="openinspect/scripted",
@@ -126,6 +129,7 @@ async def running_system(database_url: str, tmp_path: Path, scripted_model: Scri
         # No heartbeats during a test: every bridge sequence number then belongs to a stored event,
         # which lets the tests check the stored sequence for gaps.
         heartbeat_interval_seconds=3600.0,
+        **overrides,
     )
     system = EmbeddedSystem(settings)
     await system.start()

@@ -9,6 +9,8 @@ import asyncio
 import re
 import subprocess
 
+import pytest
+
 from tests.integration.conftest import ADA, BOT, RunningSystem
 
 
@@ -145,3 +147,22 @@ async def test_a_dropped_bridge_connection_loses_and_doubles_nothing(running_sys
     text = "".join(e["data"]["text"] for e in events if e["type"] == "token" and e["message_id"] == slow["id"])
     ticks = [int(n) for n in re.findall(r"tick(\d+)", text)]
     assert ticks == list(range(1, len(ticks) + 1)) and len(ticks) >= 20, text
+
+
+@pytest.mark.settings(sandbox_idle_timeout_seconds=1.0)
+async def test_an_idle_sandbox_stops_and_the_next_prompt_continues_in_the_same_files(
+        running_system: RunningSystem, repo: object) -> None:
+    s = running_system
+    session = await s.create_session(repo)
+    first = await s.prompt(session["id"], "#script write-file path=notes.txt content=remember-me")
+    assert (await s.wait_for_prompt_end(session["id"], first["id"]))["data"]["status"] == "completed"
+    await s.wait_for_status(session["id"], "stopped", timeout_seconds=30)
+    assert not await s.system.backend.alive()
+
+    second = await s.prompt(session["id"], "#script bash command='cat notes.txt'")
+    assert (await s.wait_for_prompt_end(session["id"], second["id"]))["data"]["status"] == "completed"
+    events = await s.events(session["id"])
+    assert_dense(events)
+    assert len([e for e in events if e["type"] == "sandbox_spawning"]) == 2
+    result = next(e for e in events if e["type"] == "tool_result" and e["message_id"] == second["id"])
+    assert "remember-me" in result["data"]["output"]

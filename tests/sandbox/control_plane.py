@@ -28,7 +28,7 @@ async def wait_until(predicate: Callable[[], bool], timeout_seconds: float = 20.
     """Poll ``predicate`` until true; fail the test after ``timeout_seconds``."""
     try:
         async with asyncio.timeout(timeout_seconds):
-            while not predicate():  # noqa: ASYNC110 - polls test state that signals nothing
+            while not predicate():
                 await asyncio.sleep(0.01)
     except TimeoutError:
         raise AssertionError(f"timed out waiting for {what or predicate}") from None
