@@ -16,5 +16,5 @@ config = rx.Config(
     backend_host=os.environ.get("OPENINSPECT_WEB_HOST", "127.0.0.1"),
     telemetry_enabled=False,
     show_built_with_reflex=False,
-    plugins=[rx.plugins.SitemapPlugin(), rx.plugins.RadixThemesPlugin()],
+    plugins=[rx.plugins.SitemapPlugin(), rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo"))],
 )

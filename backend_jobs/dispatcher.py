@@ -17,6 +17,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from sqlmodel import col, func, or_, select
 
@@ -87,7 +88,8 @@ class Dispatcher:
                 select(Sandbox).where(Sandbox.session_id == session_id,
                                       col(Sandbox.status).in_((*LIVE_SANDBOX_STATUSES, "stopping")))
                 .order_by(col(Sandbox.created_at).desc()).limit(1))).first()
-            ever = (await db.exec(select(func.count()).where(Sandbox.session_id == session_id))).one() > 0
+            newest = (await db.exec(select(func.max(Sandbox.created_at)).where(
+                Sandbox.session_id == session_id))).one()
             running = await prompts.running_message(db, session_id)
             queued = await prompts.oldest_queued(db, session_id)
         connection = self.connection_for(session_id)
@@ -97,7 +99,9 @@ class Dispatcher:
             archived=session.archived_at is not None,
             has_live_sandbox=live is not None,
             sandbox_ready=ready,
-            ever_had_sandbox=ever,
+            ever_had_sandbox=newest is not None,
+            warm_requested=session.warm_requested_at is not None and (
+                newest is None or session.warm_requested_at > _aware(newest)),
             running_message_id=running.id if running else None,
             stop_pending=bool(running and running.stop_requested_at and running.id not in self._stops_sent),
             oldest_queued_id=queued.id if queued else None,
@@ -151,6 +155,11 @@ class Dispatcher:
         for task in list(self._rounds):
             task.cancel()
         await asyncio.gather(*self._rounds, return_exceptions=True)
+
+
+def _aware(value: datetime) -> datetime:
+    # func.max() bypasses the column type, so SQLite hands back a naive (UTC) value.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _prompt_command(message: Message, author: User) -> p.Prompt:

@@ -87,6 +87,7 @@ class SessionView:
     has_live_sandbox: bool
     sandbox_ready: bool  # the live sandbox reported ready and its bridge is connected
     ever_had_sandbox: bool
+    warm_requested: bool  # someone started typing since the last sandbox began
     running_message_id: str | None
     stop_pending: bool  # a stop was requested for the running prompt and not yet sent
     oldest_queued_id: str | None
@@ -119,8 +120,9 @@ def decide(view: SessionView) -> list[Action]:
     if view.archived:
         return [Shutdown("session archived")] if view.has_live_sandbox else []
     if not view.has_live_sandbox:
-        # A new session warms its sandbox at once; later ones start on demand.
-        wanted = view.oldest_queued_id is not None or not view.ever_had_sandbox
+        # A new session warms its sandbox at once; later ones start on demand: a
+        # prompt, or someone typing one.
+        wanted = view.oldest_queued_id is not None or not view.ever_had_sandbox or view.warm_requested
         return [Spawn()] if wanted else []
     actions: list[Action] = []
     if view.sandbox_ready:

@@ -19,7 +19,15 @@ class KeyValueFormatter(logging.Formatter):
         return line
 
 
+class _QuietSharedStateUpdates(logging.Filter):
+    """Reflex warns on every update of a shared state (its token is not a browser tab)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Attempting to send delta to disconnected client")
+
+
 def configure(level: int = logging.INFO) -> None:
+    logging.getLogger("reflex.app").addFilter(_QuietSharedStateUpdates())
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(KeyValueFormatter())
     for name in ("openinspect_app", "backend_jobs"):

@@ -81,6 +81,8 @@ class Session(SQLModel, table=True):
     status: str = Field(default="spawning", max_length=32, index=True)
     status_reason: str | None = None
     archived_at: datetime | None = _time(nullable=True)
+    # Someone is typing a prompt: start a sandbox before the prompt arrives.
+    warm_requested_at: datetime | None = _time(nullable=True)
     created_by: str = Field(foreign_key="user.id", max_length=32)
     created_at: datetime = _time()
     last_activity_at: datetime = _time(index=True)

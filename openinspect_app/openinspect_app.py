@@ -6,28 +6,21 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import reflex as rx
 
-from openinspect_app import logs
+from openinspect_app import logs, pages, running
 from openinspect_app.api.app import attach, build_api
 from openinspect_app.config import Settings
+from openinspect_app.live.projector import LiveSessions
+from openinspect_app.state.session import SessionShared
 
 api = build_api()
 
 
-def index() -> rx.Component:
-    return rx.center(
-        rx.vstack(
-            rx.heading("Open-Inspect"),
-            rx.text("The REST API is at /api (documentation at /api/docs)."),
-        ),
-        height="100vh",
-    )
-
-
 app = rx.App(api_transformer=api)
-app.add_page(index, route="/", title="Open-Inspect")
+pages.register(app)
 
 
 @asynccontextmanager
@@ -37,12 +30,29 @@ async def embedded_system() -> AsyncIterator[None]:
     logs.configure()
     system = EmbeddedSystem(Settings.from_env(os.environ))
     await system.start()
+    live = LiveSessions(system.context, publish_to_viewers)
+    running.install(running.Running(system.context, live, local_sign_in=_on_loopback()))
     attach(api, system.context)
     try:
         yield
     finally:
         attach(api, None)
+        running.install(None)
+        await live.close()
         await system.stop()
+
+
+async def publish_to_viewers(session_id: str, changes: dict[str, Any]) -> None:
+    """Write into the session's shared state; Reflex sends the change to every linked viewer."""
+    async with app.modify_state(rx.BaseStateToken(ident=session_id, cls=SessionShared)) as root:
+        shared = await root.get_state(SessionShared)
+        for name, value in changes.items():
+            setattr(shared, name, value)
+
+
+def _on_loopback() -> bool:
+    host = rx.config.get_config().backend_host
+    return host in ("127.0.0.1", "localhost", "::1")
 
 
 app.register_lifespan_task(embedded_system)

@@ -341,5 +341,7 @@ CONTROL_EVENT_TYPES: frozenset[str] = frozenset(
         "prompt_cancelled",  # {"message_id"}
         "stop_requested",  # {"message_id"}
         "bridge_rejected",  # {"reason"}: a frame or connection the control plane refused
+        "session_archived",  # {}
+        "session_restored",  # {}
     }
 )

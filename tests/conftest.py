@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from openinspect_app.db import Database
+from tests.fakes.scripted_model import ScriptedModel
 
 POSTGRES_ADMIN_URL = os.environ.get("OPENINSPECT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -45,3 +46,10 @@ async def database(database_url: str) -> AsyncIterator[Database]:
         yield db
     finally:
         await db.dispose()
+
+
+@pytest.fixture(scope="session")
+def scripted_model() -> Iterator[ScriptedModel]:
+    """The model provider for every test that runs the real agent (one server; it is stateless)."""
+    with ScriptedModel() as model:
+        yield model

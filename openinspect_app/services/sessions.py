@@ -160,3 +160,51 @@ async def set_status(db: AsyncSession, session: Session, status: str, reason: st
     db.add(session)
     await timeline.append(db, session.id, "session_status", {"status": status, "reason": reason})
     return True
+
+
+async def archive(db: AsyncSession, session_id: str) -> Session:
+    """Archive: the sandbox is shut down, queued prompts are dropped, history stays."""
+    session = await get(db, session_id)
+    if session.archived_at is None:
+        session.archived_at = utcnow()
+        db.add(session)
+        await timeline.append(db, session.id, "session_archived", {})
+    return session
+
+
+async def restore(db: AsyncSession, session_id: str) -> Session:
+    """Bring an archived session back; its next prompt (or typing) starts a sandbox."""
+    session = await get(db, session_id)
+    if session.archived_at is not None:
+        session.archived_at = None
+        db.add(session)
+        await timeline.append(db, session.id, "session_restored", {})
+    return session
+
+
+async def request_warm(db: AsyncSession, session_id: str) -> bool:
+    """Someone is about to prompt: have a sandbox ready. False when nothing is needed."""
+    session = await get_active(db, session_id)
+    if session.status not in ("stopped", "failed"):
+        return False  # a sandbox is starting or running already
+    session.warm_requested_at = utcnow()
+    db.add(session)
+    return True
+
+
+async def join(db: AsyncSession, session: Session, user: User) -> Participant:
+    """Make the person a participant of the session (once)."""
+    participant = (await db.exec(select(Participant).where(
+        Participant.session_id == session.id, Participant.user_id == user.id))).first()
+    if participant is not None:
+        participant.last_seen_at = utcnow()
+        db.add(participant)
+        return participant
+    participant = Participant(session_id=session.id, user_id=user.id, role="member")
+    try:
+        async with db.begin_nested():
+            db.add(participant)
+    except IntegrityError:
+        participant = (await db.exec(select(Participant).where(
+            Participant.session_id == session.id, Participant.user_id == user.id))).one()
+    return participant

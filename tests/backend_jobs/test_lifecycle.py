@@ -10,7 +10,7 @@ from openinspect_app import protocol as p
 
 def view(**overrides: object) -> lc.SessionView:
     base = dict(archived=False, has_live_sandbox=True, sandbox_ready=True, ever_had_sandbox=True,
-                running_message_id=None, stop_pending=False, oldest_queued_id=None)
+                warm_requested=False, running_message_id=None, stop_pending=False, oldest_queued_id=None)
     base.update(overrides)
     return lc.SessionView(**base)  # type: ignore[arg-type]
 
@@ -23,6 +23,11 @@ def test_a_stopped_session_starts_a_sandbox_only_for_work() -> None:
     idle = view(has_live_sandbox=False, sandbox_ready=False)
     assert lc.decide(idle) == []
     assert lc.decide(view(has_live_sandbox=False, sandbox_ready=False, oldest_queued_id="m1")) == [lc.Spawn()]
+
+
+def test_typing_warms_a_stopped_session() -> None:
+    assert lc.decide(view(has_live_sandbox=False, sandbox_ready=False, warm_requested=True)) == [lc.Spawn()]
+    assert lc.decide(view(warm_requested=True)) == []  # already has one
 
 
 def test_the_oldest_queued_prompt_goes_to_a_ready_sandbox() -> None:

@@ -8,7 +8,7 @@ import asyncio
 import os
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,12 +27,6 @@ OPENCODE_BIN = os.environ.get("OPENINSPECT_OPENCODE_BIN", str(REPO_ROOT / "node_
 WAIT_SECONDS = 90.0  # generous: two cores, several OpenCode servers at once
 ADA = {"name": "Ada Lovelace", "email": "ada@example.com"}
 BOT = ("Open-Inspect Bot", "bot@openinspect.test")
-
-
-@pytest.fixture(scope="session")
-def scripted_model() -> Iterator[ScriptedModel]:
-    with ScriptedModel() as model:
-        yield model
 
 
 def make_repo(path: Path, files: dict[str, str]) -> Path:

@@ -19,14 +19,9 @@ import pytest
 
 from openinspect_app import protocol
 from sandbox.harness.base import AgentConfig, AgentStartError, ProviderConfig
-from sandbox.harness.opencode import (
-    MAX_TOOL_OUTPUT_CHARS,
-    OpenCodeHarness,
-    TurnTranslator,
-    agent_environment,
-    is_real_title,
-    opencode_config,
-)
+from sandbox.harness.opencode import OpenCodeHarness
+from sandbox.harness.opencode_config import agent_environment, opencode_config
+from sandbox.harness.opencode_events import MAX_TOOL_OUTPUT_CHARS, TurnTranslator, is_real_title
 from tests.conftest import REPO_ROOT
 from tests.fakes.scripted_model import ScriptedModel
 

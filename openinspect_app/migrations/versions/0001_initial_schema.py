@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 02:26:00.653556
+Create Date: 2026-11-27 03:04:39.759787
 """
 from collections.abc import Sequence
 
@@ -46,6 +46,7 @@ def upgrade() -> None:
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('status_reason', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('archived_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('warm_requested_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('last_activity_at', sa.DateTime(timezone=True), nullable=False),

@@ -1,0 +1,202 @@
+"""Keeps every watched session's shared UI state in step with its stored events.
+
+One task per session that somebody is viewing: it folds new events into a
+:class:`TimelineView` and sends viewers only what changed. Reflex re-sends the
+whole value of a changed var, so the timeline is not one growing list: the
+newest entries are spread over a fixed ring of small *slots* (pages of
+``SLOT_SIZE`` entries; ``SLOT_COUNT`` pages form the live window) plus a
+one-entry *tail* — the entry that is streaming right now. A new token re-sends
+the tail; a new entry re-sends one slot; neither depends on how long the
+session is. Older entries leave the window and are loaded on demand, per viewer.
+
+Everything is read from the database after a notification, so a viewer that
+joins late, or a burst of notifications, never skips or repeats an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlmodel import select
+
+from openinspect_app.context import AppContext
+from openinspect_app.live.presence import PresenceBook
+from openinspect_app.live.timeline_view import Entry, TimelineView
+from openinspect_app.models import Participant, User
+from openinspect_app.services import sessions, timeline
+
+log = logging.getLogger(__name__)
+
+SLOT_COUNT = 8
+SLOT_SIZE = 16
+READ_BATCH = 1000
+PUSH_INTERVAL_SECONDS = 0.05  # coalesce bursts (tokens) into one update per viewer
+SWEEP_SECONDS = 2.0  # presence is re-judged this often
+LINGER_SECONDS = 60.0
+ARTIFACTS_SHOWN = 50  # keep a projection this long after its last viewer left
+
+Publish = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+@dataclasses.dataclass
+class Window:
+    """Which pages of entries sit in which slot; pure bookkeeping."""
+
+    entry_count: int = 0
+    first_page: int = 0
+
+    def changes(self, entries: list[Entry], changed: set[int], *, full: bool = False) -> dict[str, Any]:
+        total = len(entries)
+        body_count = max(total - 1, 0)  # everything but the tail
+        last_page = (body_count - 1) // SLOT_SIZE if body_count else 0
+        first_page = max(0, last_page - SLOT_COUNT + 1)
+        previous_body = max(self.entry_count - 1, 0)
+        dirty_pages = {i // SLOT_SIZE for i in changed if i < body_count}
+        # Entries that were the tail (or new) and now belong to the body.
+        dirty_pages |= {i // SLOT_SIZE for i in range(min(previous_body, body_count), body_count)}
+        out: dict[str, Any] = {}
+        if full:
+            dirty_pages = set(range(first_page, last_page + 1))
+        if full or first_page != self.first_page:
+            # A page that left the window frees its slot for the new page.
+            dirty_pages |= set(range(first_page, last_page + 1)) - set(range(self.first_page, self.first_page
+                                                                                + SLOT_COUNT))
+            order = [0] * SLOT_COUNT
+            for page in range(first_page, first_page + SLOT_COUNT):
+                order[page % SLOT_COUNT] = page - first_page
+            out["slot_order"] = order
+            out["window_start"] = first_page * SLOT_SIZE
+        if full:
+            for slot in range(SLOT_COUNT):
+                out[f"slot_{slot}"] = []
+        for page in sorted(p for p in dirty_pages if first_page <= p <= last_page):
+            out[f"slot_{page % SLOT_COUNT}"] = entries[page * SLOT_SIZE:min((page + 1) * SLOT_SIZE, body_count)]
+        if full or total != self.entry_count or (total - 1) in changed:
+            out["tail"] = entries[-1:] if total else []
+        self.entry_count = total
+        self.first_page = first_page
+        return out
+
+
+@dataclasses.dataclass
+class Projection:
+    session_id: str
+    view: TimelineView = dataclasses.field(default_factory=TimelineView)
+    window: Window = dataclasses.field(default_factory=Window)
+    task: asyncio.Task[None] | None = None
+    sent: dict[str, Any] = dataclasses.field(default_factory=dict)  # last value published per var
+    idle_since: float | None = None
+
+
+class LiveSessions:
+    def __init__(self, context: AppContext, publish: Publish, presence: PresenceBook | None = None) -> None:
+        self.context = context
+        self.publish = publish
+        self.presence = presence or PresenceBook()
+        self._projections: dict[str, Projection] = {}
+
+    def watch(self, session_id: str) -> None:
+        """Make sure the session's shared state is live (called when a viewer joins).
+
+        Never publishes from the caller: a Reflex event handler holds the lock of
+        the shared state it is linked to, and publishing waits for that lock.
+        """
+        projection = self._projections.get(session_id)
+        if projection is None:
+            projection = self._projections[session_id] = Projection(session_id)
+            projection.task = asyncio.create_task(self._run(projection), name=f"live-{session_id}")
+        else:
+            self.presence_changed(session_id)
+
+    def older(self, session_id: str, before_index: int, count: int) -> list[Entry]:
+        """Entries just before ``before_index``, for a viewer scrolling back."""
+        projection = self._projections.get(session_id)
+        if projection is None:
+            return []
+        start = max(0, before_index - count)
+        return projection.view.entries[start:before_index]
+
+    def presence_changed(self, session_id: str) -> None:
+        """Wake the session's projection (it re-reads presence; see ``watch`` on why not publish here)."""
+        self.context.notifier.publish(session_id, control=False)
+
+    async def close(self) -> None:
+        tasks = [p.task for p in self._projections.values() if p.task]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._projections.clear()
+
+    async def _run(self, projection: Projection) -> None:
+        session_id = projection.session_id
+        try:
+            async with self.context.notifier.subscribe(session_id) as subscription:
+                await self._load_participants(session_id)
+                await self._catch_up(projection, full=True)
+                while True:
+                    woken = bool(await subscription.wait(SWEEP_SECONDS))
+                    await self._catch_up(projection, read_events=woken)
+                    if self._should_stop(projection):
+                        return
+                    await asyncio.sleep(PUSH_INTERVAL_SECONDS)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("live.projection_failed", extra={"session_id": session_id})
+        finally:
+            if self._projections.get(session_id) is projection:
+                del self._projections[session_id]
+
+    def _should_stop(self, projection: Projection) -> bool:
+        now = self.presence.clock()
+        if self.presence.viewers(projection.session_id):
+            projection.idle_since = None
+            return False
+        projection.idle_since = projection.idle_since or now
+        return now - projection.idle_since > LINGER_SECONDS
+
+    async def _catch_up(self, projection: Projection, *, full: bool = False, read_events: bool = True) -> None:
+        """Fold new events in and publish what changed (presence too)."""
+        view = projection.view
+        out: dict[str, Any] = {}
+        if read_events or full:
+            changed: set[int] = set()
+            async with self.context.db.session() as db:
+                while True:
+                    events = await timeline.after(db, projection.session_id, view.last_sequence, READ_BATCH)
+                    for event in events:
+                        changed |= view.apply(event.sequence, event.type, event.data, event.message_id)
+                    if len(events) < READ_BATCH:
+                        break
+                summary = await sessions.summary(db, projection.session_id)
+            out = projection.window.changes(view.entries, changed, full=full)
+            session = summary.session
+            out.update(
+                session_id=session.id, title=session.title or view.title or summary.repo.name,
+                repo=summary.repo.url, repo_name=summary.repo.name, branch=session.branch or "",
+                status=session.status, status_reason=session.status_reason or "",
+                archived=session.archived_at is not None, queue=view.queue(), entry_count=len(view.entries),
+                artifacts=[e for e in view.entries if e.kind == "artifact"][-ARTIFACTS_SHOWN:],
+                last_sequence=view.last_sequence, loaded=True,
+            )
+        out["participants"] = self.presence.snapshot(projection.session_id)
+        # Only what differs from what viewers already have (Reflex sends every var that is set).
+        fresh = {k: v for k, v in out.items() if full or k.startswith("slot_") or k == "tail"
+                 or projection.sent.get(k, _UNSET) != v}
+        if not fresh:
+            return
+        projection.sent.update(fresh)
+        await self.publish(projection.session_id, fresh)
+
+    async def _load_participants(self, session_id: str) -> None:
+        async with self.context.db.session() as db:
+            rows = (await db.exec(select(User.email, User.name).join(Participant, Participant.user_id == User.id)
+                                  .where(Participant.session_id == session_id))).all()
+        self.presence.know(session_id, dict(rows))
+
+
+_UNSET = object()

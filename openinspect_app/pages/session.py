@@ -1,0 +1,347 @@
+"""The session page: live timeline, start-up progress, people, queue, prompt box."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from openinspect_app.components.layout import page
+from openinspect_app.components.timeline import avatar, entry_view
+from openinspect_app.live.presence import HEARTBEAT_INTERVAL_SECONDS
+from openinspect_app.live.timeline_view import STARTUP_STAGES
+from openinspect_app.routes import SESSIONS
+from openinspect_app.state.session import SessionPage, SessionShared
+
+STAGE_LABELS = {
+    "spawning": "Spawning",
+    "syncing": "Syncing repo",
+    "setup": "Running setup",
+    "starting_agent": "Starting agent",
+    "ready": "Ready",
+}
+PRESENCE_COLORS = {"active": "var(--green-9)", "idle": "var(--amber-9)", "away": "var(--gray-8)"}
+SLOTS = [getattr(SessionShared, f"slot_{i}") for i in range(8)]
+TOUCH_THROTTLE_MS = 10_000
+
+
+def header() -> rx.Component:
+    return rx.flex(
+        rx.vstack(
+            rx.hstack(
+                rx.link(rx.icon("arrow-left", size=16), href=SESSIONS),
+                rx.heading(SessionShared.title, size="5", class_name="session-title"),
+                align="center",
+            ),
+            rx.text(
+                SessionShared.repo,
+                rx.cond(SessionShared.branch != "", " @ " + SessionShared.branch, ""),
+                size="1",
+                color_scheme="gray",
+                word_break="break-all",
+            ),
+            spacing="1",
+            min_width="0",
+            flex="1",
+        ),
+        rx.hstack(
+            rx.badge(
+                SessionShared.status,
+                size="2",
+                id="session-status",
+                color_scheme=rx.match(
+                    SessionShared.status,
+                    ("failed", "red"),
+                    ("running", "blue"),
+                    ("ready", "green"),
+                    ("idle", "green"),
+                    ("stopped", "gray"),
+                    "amber",
+                ),
+            ),
+            rx.cond(
+                SessionShared.archived,
+                rx.button("Restore", size="1", variant="soft", on_click=SessionPage.restore, id="restore"),
+                rx.button(
+                    "Archive", size="1", variant="soft", color_scheme="gray", on_click=SessionPage.archive, id="archive"
+                ),
+            ),
+            align="center",
+            spacing="2",
+        ),
+        justify="between",
+        gap="2",
+        wrap="wrap",
+        width="100%",
+    )
+
+
+def startup_progress() -> rx.Component:
+    steps = []
+    for index, stage in enumerate(STARTUP_STAGES):
+        done = SessionShared.startup_step > index
+        current = SessionShared.startup_step == index
+        steps.append(
+            rx.hstack(
+                rx.cond(
+                    done,
+                    rx.icon("circle-check", size=14, color="var(--green-9)"),
+                    rx.cond(current, rx.spinner(size="1"), rx.icon("circle", size=14, color="var(--gray-8)")),
+                ),
+                rx.text(STAGE_LABELS[stage], size="1", weight=rx.cond(current, "bold", "regular")),
+                align="center",
+                spacing="1",
+                class_name=rx.cond(current, "stage current", "stage"),
+                custom_attrs={"data-stage": stage},
+            )
+        )
+    return rx.cond(
+        SessionShared.starting,
+        rx.flex(
+            *steps,
+            gap="3",
+            wrap="wrap",
+            padding="0.5em",
+            border_radius="8px",
+            background="var(--gray-a2)",
+            id="startup-progress",
+            width="100%",
+        ),
+    )
+
+
+def participants() -> rx.Component:
+    return rx.vstack(
+        rx.text("People", size="1", weight="bold", color_scheme="gray"),
+        rx.foreach(
+            SessionShared.participants,
+            lambda p: rx.hstack(
+                rx.box(
+                    avatar(p.name),
+                    rx.box(
+                        width="9px",
+                        height="9px",
+                        border_radius="50%",
+                        background=rx.match(p.presence, *PRESENCE_COLORS.items(), "gray"),
+                        position="absolute",
+                        bottom="0",
+                        right="0",
+                        border="2px solid var(--color-background)",
+                    ),
+                    position="relative",
+                ),
+                rx.text(p.name, size="2"),
+                rx.text(rx.cond(p.typing, "typing…", p.presence), size="1", color_scheme="gray", class_name="presence"),
+                align="center",
+                spacing="2",
+                class_name="participant",
+                custom_attrs={"data-presence": p.presence, "data-name": p.name},
+            ),
+        ),
+        spacing="2",
+        width="100%",
+        id="participants",
+    )
+
+
+def queue() -> rx.Component:
+    return rx.cond(
+        SessionShared.queue.length() > 0,
+        rx.vstack(
+            rx.text("Queue", size="1", weight="bold", color_scheme="gray"),
+            rx.foreach(
+                SessionShared.queue,
+                lambda q: rx.hstack(
+                    rx.badge(
+                        rx.cond(q.position == 0, "running", "#" + q.position.to_string()),
+                        color_scheme=rx.cond(q.position == 0, "blue", "gray"),
+                        class_name="queue-position",
+                    ),
+                    rx.text(
+                        q.author,
+                        ": ",
+                        q.text,
+                        size="1",
+                        overflow="hidden",
+                        text_overflow="ellipsis",
+                        white_space="nowrap",
+                        flex="1",
+                        min_width="0",
+                    ),
+                    rx.cond(
+                        q.position > 0,
+                        rx.icon_button(
+                            rx.icon("x", size=12),
+                            size="1",
+                            variant="ghost",
+                            on_click=SessionPage.cancel(q.message_id),
+                            class_name="cancel-prompt",
+                            aria_label="Cancel",
+                        ),
+                    ),
+                    align="center",
+                    spacing="2",
+                    width="100%",
+                    class_name="queued-prompt",
+                    custom_attrs={"data-message": q.message_id},
+                ),
+            ),
+            spacing="1",
+            width="100%",
+            id="queue",
+        ),
+    )
+
+
+def artifacts() -> rx.Component:
+    return rx.cond(
+        SessionShared.artifacts.length() > 0,
+        rx.vstack(
+            rx.text("Artifacts", size="1", weight="bold", color_scheme="gray"),
+            rx.foreach(
+                SessionShared.artifacts,
+                lambda a: rx.hstack(
+                    rx.icon("git-commit-horizontal", size=14),
+                    rx.code(a.meta, size="1"),
+                    rx.text(a.text, size="1", overflow="hidden", text_overflow="ellipsis", white_space="nowrap"),
+                    align="center",
+                    spacing="1",
+                    width="100%",
+                    class_name="artifact",
+                ),
+            ),
+            spacing="1",
+            width="100%",
+            id="artifacts",
+        ),
+    )
+
+
+def timeline() -> rx.Component:
+    has_older = rx.cond(
+        SessionPage.older_loaded_from >= 0, SessionPage.older_loaded_from > 0, SessionShared.window_start > 0
+    )
+    return rx.flex(
+        rx.cond(
+            has_older,
+            rx.button(
+                "Load older", variant="ghost", size="1", on_click=SessionPage.load_older, id="load-older", order="-2"
+            ),
+        ),
+        rx.flex(rx.foreach(SessionPage.older, entry_view), direction="column", gap="3", order="-1", width="100%"),
+        *[
+            rx.flex(
+                rx.foreach(slot, entry_view),
+                direction="column",
+                gap="3",
+                width="100%",
+                order=SessionShared.slot_order[i],
+            )
+            for i, slot in enumerate(SLOTS)
+        ],
+        rx.flex(rx.foreach(SessionShared.tail, entry_view), direction="column", gap="3", width="100%", order="100"),
+        direction="column",
+        gap="3",
+        width="100%",
+        id="timeline",
+    )
+
+
+def prompt_box() -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            rx.cond(
+                SessionPage.notice != "",
+                rx.callout(SessionPage.notice, icon="info", size="1", width="100%", id="notice"),
+            ),
+            rx.text_area(
+                name="prompt",
+                on_change=SessionPage.typing.debounce(250),
+                placeholder=rx.cond(
+                    SessionShared.busy, "The agent is working: your prompt will queue", "Ask the agent…"
+                ),
+                rows="3",
+                width="100%",
+                id="prompt",
+                disabled=SessionShared.archived,
+                enter_key_submit=True,
+            ),
+            rx.hstack(
+                rx.text(
+                    "Enter sends, Shift+Enter for a new line",
+                    size="1",
+                    color_scheme="gray",
+                    display=rx.breakpoints(initial="none", sm="block"),
+                ),
+                rx.spacer(),
+                rx.cond(
+                    SessionShared.busy,
+                    rx.button(
+                        rx.icon("square", size=14),
+                        "Stop",
+                        color_scheme="red",
+                        variant="soft",
+                        type="button",
+                        on_click=SessionPage.stop,
+                        id="stop",
+                    ),
+                ),
+                rx.button(rx.icon("send", size=14), "Send", type="submit", id="send", disabled=SessionShared.archived),
+                width="100%",
+                align="center",
+            ),
+            spacing="2",
+            width="100%",
+        ),
+        on_submit=SessionPage.send,
+        reset_on_submit=True,
+        width="100%",
+    )
+
+
+def session_page() -> rx.Component:
+    return page(
+        rx.cond(
+            SessionPage.missing,
+            rx.callout("There is no such session.", icon="circle-x", color_scheme="red"),
+            rx.vstack(
+                header(),
+                startup_progress(),
+                rx.cond(
+                    SessionShared.status == "failed",
+                    rx.callout(
+                        SessionShared.status_reason, icon="circle-x", color_scheme="red", width="100%", id="failure"
+                    ),
+                ),
+                rx.flex(
+                    rx.vstack(timeline(), rx.box(id="end"), flex="1", min_width="0", width="100%", spacing="3"),
+                    rx.vstack(
+                        participants(),
+                        queue(),
+                        artifacts(),
+                        width=rx.breakpoints(initial="100%", md="260px"),
+                        flex_shrink="0",
+                        spacing="4",
+                        position=rx.breakpoints(initial="static", md="sticky"),
+                        top="4.5em",
+                    ),
+                    direction=rx.breakpoints(initial="column-reverse", md="row"),
+                    gap="5",
+                    width="100%",
+                    align="start",
+                ),
+                rx.box(
+                    prompt_box(),
+                    position="sticky",
+                    bottom="0",
+                    width="100%",
+                    padding_y="0.75em",
+                    background="var(--color-background)",
+                    border_top="1px solid var(--gray-a4)",
+                ),
+                spacing="4",
+                width="100%",
+                on_mouse_move=SessionPage.touched.throttle(TOUCH_THROTTLE_MS),
+                on_click=SessionPage.touched.throttle(TOUCH_THROTTLE_MS),
+            ),
+        ),
+        rx.moment(interval=int(HEARTBEAT_INTERVAL_SECONDS * 1000), on_change=SessionPage.heartbeat, display="none"),
+    )

@@ -1,0 +1,1 @@
+"""Reflex state: thin handlers that call services; one module per page."""

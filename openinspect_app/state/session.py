@@ -1,0 +1,196 @@
+"""The session page's state.
+
+``SessionShared`` is one state per session, linked by every viewer
+(``rx.SharedState``): the live projection (``live/projector.py``) writes it and
+Reflex sends each change to all of them at once. ``SessionPage`` is each
+viewer's own: the prompt being typed, older history loaded on demand, notices.
+Handlers stay thin: they check who is asking and call services.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import reflex as rx
+
+from openinspect_app import running
+from openinspect_app.live.presence import Participant
+from openinspect_app.live.timeline_view import STARTUP_STAGES, Entry, QueuedPrompt
+from openinspect_app.routes import session_id_from_path
+from openinspect_app.services import prompts, sessions, users
+from openinspect_app.services.errors import ServiceError
+from openinspect_app.state.auth import AuthState
+
+OLDER_PAGE = 100
+
+
+class SessionShared(rx.SharedState):
+    session_id: str = ""
+    title: str = ""
+    repo: str = ""
+    repo_name: str = ""
+    branch: str = ""
+    status: str = ""
+    status_reason: str = ""
+    archived: bool = False
+    loaded: bool = False
+    entry_count: int = 0
+    last_sequence: int = 0
+    # The live window: a ring of pages (see live/projector.py) and the newest entry.
+    slot_0: list[Entry] = []
+    slot_1: list[Entry] = []
+    slot_2: list[Entry] = []
+    slot_3: list[Entry] = []
+    slot_4: list[Entry] = []
+    slot_5: list[Entry] = []
+    slot_6: list[Entry] = []
+    slot_7: list[Entry] = []
+    slot_order: list[int] = [0, 1, 2, 3, 4, 5, 6, 7]
+    window_start: int = 0
+    tail: list[Entry] = []
+    queue: list[QueuedPrompt] = []
+    participants: list[Participant] = []
+    artifacts: list[Entry] = []
+
+    @rx.var
+    def busy(self) -> bool:
+        return self.status == "running"
+
+    @rx.var
+    def starting(self) -> bool:
+        return self.status in STARTUP_STAGES[:-1]
+
+    @rx.var
+    def startup_step(self) -> int:
+        """How far the sandbox's start has come (index into the startup stages)."""
+        if self.status in STARTUP_STAGES:
+            return STARTUP_STAGES.index(self.status)
+        return len(STARTUP_STAGES) if self.status in ("running", "idle") else -1
+
+    @rx.event
+    async def join(self) -> None:
+        """Link this viewer to the session's shared state (first on_load handler)."""
+        session_id = session_id_from_path(self.router.url.path)
+        if session_id and "_" not in session_id:
+            await self._link_to(session_id)
+
+
+class SessionPage(AuthState):
+    older: list[Entry] = []
+    older_loaded_from: int = -1  # index of the first loaded older entry; -1: none loaded
+    notice: str = ""
+    missing: bool = False
+
+    def _session_id(self) -> str:
+        return session_id_from_path(self.router.url.path)
+
+    def _client(self) -> str:
+        return self.router.session.client_token
+
+    @rx.event
+    async def open(self) -> Any:
+        if not self.signed_in:
+            return AuthState.require_sign_in
+        session_id = self._session_id()
+        self.older, self.older_loaded_from, self.notice = [], -1, ""
+        r = running.get()
+        async with r.context.db.session() as db:
+            try:
+                session = await sessions.get(db, session_id)
+            except ServiceError:
+                self.missing = True
+                return None
+            user = await users.get_or_create(db, self.user_name, self.user_email)
+            await sessions.join(db, session, user)
+            await db.commit()
+        self.missing = False
+        r.live.presence.join(session_id, self._client(), self.user_name, self.user_email)
+        r.live.watch(session_id)
+        return None
+
+    @rx.event
+    async def heartbeat(self, _: Any = None) -> None:
+        r = running.get()
+        session_id = self._session_id()
+        if not r.live.presence.heartbeat(session_id, self._client(), had_input=False):
+            r.live.presence.join(session_id, self._client(), self.user_name, self.user_email)
+        r.live.presence_changed(session_id)
+
+    @rx.event
+    async def touched(self, _: Any = None) -> None:
+        """The person moved, clicked or scrolled (throttled by the page)."""
+        running.get().live.presence.heartbeat(self._session_id(), self._client(), had_input=True)
+        running.get().live.presence_changed(self._session_id())
+
+    @rx.event
+    async def typing(self, value: str) -> None:
+        """Keystrokes in the prompt box (debounced): show "typing", and warm a sandbox."""
+        r = running.get()
+        session_id = self._session_id()
+        r.live.presence.typing(session_id, self._client())
+        r.live.presence_changed(session_id)
+        if value.strip():
+            await self._call(sessions.request_warm, session_id)
+
+    @rx.event
+    async def send(self, form: dict[str, Any] | None = None) -> None:
+        content = ((form or {}).get("prompt") or "").strip()
+        if not content:
+            return
+        identity = self.identity()
+        if identity is None:
+            self.notice = "Sign in first."
+            return
+        r = running.get()
+        try:
+            async with r.context.db.session() as db:
+                author = await users.get_or_create(db, *identity)
+                await prompts.enqueue(db, session_id=self._session_id(), author=author, content=content,
+                                      client_request_id=uuid.uuid4().hex, limits=r.context.limits, source="web")
+                await db.commit()
+        except ServiceError as error:
+            self.notice = error.message
+            return
+        r.context.notifier.publish(self._session_id())
+        self.notice = ""
+
+    @rx.event
+    async def cancel(self, message_id: str) -> None:
+        await self._call(prompts.cancel, self._session_id(), message_id)
+
+    @rx.event
+    async def stop(self) -> None:
+        await self._call(prompts.request_stop, self._session_id())
+
+    @rx.event
+    async def archive(self) -> None:
+        await self._call(sessions.archive, self._session_id())
+
+    @rx.event
+    async def restore(self) -> None:
+        await self._call(sessions.restore, self._session_id())
+
+    @rx.event
+    async def load_older(self) -> None:
+        shared = await self.get_state(SessionShared)
+        before = self.older_loaded_from if self.older_loaded_from >= 0 else shared.window_start
+        if before <= 0:
+            return
+        page = running.get().live.older(self._session_id(), before, OLDER_PAGE)
+        self.older = page + self.older
+        self.older_loaded_from = before - len(page)
+
+    async def _call(self, service: Any, *args: Any) -> Any:
+        """Run one service call in its own transaction; show its refusal as a notice."""
+        r = running.get()
+        try:
+            async with r.context.db.session() as db:
+                result = await service(db, *args)
+                await db.commit()
+        except ServiceError as error:
+            self.notice = error.message
+            return None
+        self.notice = ""
+        r.context.notifier.publish(self._session_id())
+        return result

@@ -1,0 +1,90 @@
+"""The sessions page's state: the list, its filter, and "new session"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import reflex as rx
+
+from openinspect_app import running
+from openinspect_app.routes import session_url
+from openinspect_app.services import prompts, sessions, users
+from openinspect_app.services.errors import ServiceError
+from openinspect_app.state.auth import AuthState
+
+REFRESH_SECONDS = 3
+
+
+@dataclass
+class SessionRow:
+    id: str
+    title: str
+    repo: str
+    branch: str
+    status: str
+    status_reason: str
+    last_activity: str  # ISO time; the page shows it relative
+    people: str  # who is looking at it now
+    pending: int
+
+
+class SessionsPage(AuthState):
+    rows: list[SessionRow] = []
+    show_archived: bool = False
+    form_error: str = ""
+    creating: bool = False
+
+    @rx.event
+    async def open(self) -> Any:
+        if not self.signed_in:
+            return AuthState.require_sign_in
+        await self.refresh()
+        return None
+
+    @rx.event
+    async def refresh(self, _: Any = None) -> None:
+        r = running.get()
+        async with r.context.db.session() as db:
+            summaries = await sessions.list_sessions(db, archived=self.show_archived, limit=100)
+        rows = []
+        for summary in summaries:
+            present = [p.name for p in r.live.presence.snapshot(summary.session.id) if p.presence != "away"]
+            rows.append(SessionRow(
+                id=summary.session.id, title=summary.session.title or summary.repo.name, repo=summary.repo.url,
+                branch=summary.session.branch or "", status=summary.session.status,
+                status_reason=summary.session.status_reason or "",
+                last_activity=summary.session.last_activity_at.isoformat(), people=", ".join(present),
+                pending=summary.pending_prompts))
+        self.rows = rows
+
+    @rx.event
+    async def set_filter(self, value: str | list[str]) -> None:
+        self.show_archived = value == "archived"
+        await self.refresh()
+
+    @rx.event
+    async def create(self, form: dict[str, Any]) -> Any:
+        identity = self.identity()
+        if identity is None:
+            yield AuthState.require_sign_in
+            return
+        r = running.get()
+        self.creating = True
+        yield
+        try:
+            async with r.context.db.session() as db:
+                creator = await users.get_or_create(db, *identity)
+                session = await sessions.create(db, repo_url=form.get("repo_url", ""), creator=creator,
+                                                branch=form.get("branch") or None, title=form.get("title") or None)
+                first_prompt = (form.get("prompt") or "").strip()
+                if first_prompt:
+                    await prompts.enqueue(db, session_id=session.id, author=creator, content=first_prompt,
+                                          client_request_id="first", limits=r.context.limits, source="web")
+                await db.commit()
+        except ServiceError as error:
+            self.form_error, self.creating = error.message, False
+            return
+        r.context.notifier.publish(session.id)
+        self.form_error, self.creating = "", False
+        yield rx.redirect(session_url(session.id))

@@ -1,0 +1,136 @@
+"""OpenCode's configuration: the config JSON, the agent's environment, its state dir.
+
+Everything here is pure except :func:`prepare_state_dir`, which touches only
+the state dir it is given: an :class:`~sandbox.harness.base.AgentConfig` in,
+the ``OPENCODE_CONFIG_CONTENT`` JSON and the ``opencode serve`` environment
+out. The config allows every tool permission but questions; the environment
+keeps OpenCode offline (no model list fetch, auto-update, LSP download or
+sharing) and carries the per-sandbox server credentials; the seeded state dir
+stops OpenCode's plugin install from reaching the npm registry.
+
+What this module leaves to others: starting the process
+(:mod:`sandbox.harness.opencode_process`), talking to it
+(:mod:`sandbox.harness.opencode`); it reads no environment of its own — the
+caller passes the base environment in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sandbox.harness.base import AgentConfig, AgentStartError
+
+SERVER_USERNAME = "opencode"
+
+OFFLINE_ENVIRONMENT: Mapping[str, str] = {
+    "OPENCODE_DISABLE_MODELS_FETCH": "1",
+    "OPENCODE_DISABLE_AUTOUPDATE": "1",
+    "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
+    "OPENCODE_DISABLE_SHARE": "1",
+    # `serve` as the client disables the interactive question tool.
+    "OPENCODE_CLIENT": "serve",
+}
+
+# Every permission allowed except questions: nobody is there to answer them.
+PERMISSIONS: Mapping[str, str] = {
+    name: "allow"
+    for name in (
+        "read", "edit", "glob", "grep", "list", "bash", "task", "external_directory", "todowrite",
+        "webfetch", "websearch", "lsp", "doom_loop", "skill",
+    )
+} | {"question": "deny"}
+
+
+def split_model(model: str) -> tuple[str, str]:
+    """``"openinspect/scripted"`` -> ``("openinspect", "scripted")``."""
+    provider_id, sep, model_id = model.partition("/")
+    if not sep or not provider_id or not model_id:
+        raise AgentStartError(f"model must look like 'provider/model', got {model!r}")
+    return provider_id, model_id
+
+
+def opencode_config(config: AgentConfig) -> dict[str, Any]:
+    """The JSON OpenCode reads from ``OPENCODE_CONFIG_CONTENT``."""
+    provider_id, model_id = split_model(config.model)
+    provider = config.provider
+    options: dict[str, Any] = {}
+    if provider.base_url:
+        options["baseURL"] = provider.base_url
+    if provider.api_key:
+        options["apiKey"] = provider.api_key
+    result: dict[str, Any] = {
+        "autoupdate": False,
+        "share": "disabled",
+        "model": config.model,
+        "enabled_providers": [provider_id],
+        "permission": dict(PERMISSIONS),
+    }
+    match provider.kind:
+        case "openai_compatible":
+            if not provider.base_url:
+                raise AgentStartError("an openai_compatible provider needs a base_url")
+            result["provider"] = {
+                provider_id: {
+                    "npm": "@ai-sdk/openai-compatible",  # bundled in the binary: nothing to download
+                    "name": provider_id,
+                    "options": options,
+                    "models": {model_id: {"name": model_id}},
+                }
+            }
+            # Session titles come from the same model (else OpenCode looks for a "small" one).
+            result["small_model"] = config.model
+        case "anthropic":
+            if provider_id != "anthropic":
+                raise AgentStartError(f"anthropic models are named 'anthropic/<model>', got {config.model!r}")
+            result["provider"] = {"anthropic": {"options": options}}
+        case other:
+            raise AgentStartError(f"unknown provider kind {other!r}")
+    return result
+
+
+def xdg_dirs(state_dir: Path) -> dict[str, Path]:
+    return {
+        "XDG_CONFIG_HOME": state_dir / "xdg" / "config",
+        "XDG_DATA_HOME": state_dir / "xdg" / "data",
+        "XDG_CACHE_HOME": state_dir / "xdg" / "cache",
+        "XDG_STATE_HOME": state_dir / "xdg" / "state",
+    }
+
+
+def agent_environment(config: AgentConfig, password: str, base: Mapping[str, str]) -> dict[str, str]:
+    """The agent's environment: ``base`` minus our own settings, then ``config.env``, then ours.
+
+    ``OPENINSPECT_*`` and stray ``OPENCODE_*`` variables of the sandbox process are
+    dropped: the agent's bash tool inherits this environment.
+    """
+    env = {k: v for k, v in base.items() if not k.startswith(("OPENINSPECT_", "OPENCODE_"))}
+    env.update(config.env)
+    env.update(OFFLINE_ENVIRONMENT)
+    env.update({name: str(path) for name, path in xdg_dirs(config.state_dir).items()})
+    env["OPENCODE_SERVER_USERNAME"] = SERVER_USERNAME
+    env["OPENCODE_SERVER_PASSWORD"] = password
+    env["OPENCODE_CONFIG_CONTENT"] = json.dumps(opencode_config(config))
+    return env
+
+
+def prepare_state_dir(state_dir: Path) -> None:
+    """Create the XDG dirs and pre-seed OpenCode's global config dir.
+
+    At start OpenCode runs a background ``npm install @opencode-ai/plugin`` into
+    its config dir unless that dir already has ``node_modules`` and a lock file
+    listing the package: that install would reach the npm registry.
+    """
+    for path in xdg_dirs(state_dir).values():
+        path.mkdir(parents=True, exist_ok=True)
+    config_dir = xdg_dirs(state_dir)["XDG_CONFIG_HOME"] / "opencode"
+    (config_dir / "node_modules").mkdir(parents=True, exist_ok=True)
+    dependencies = {"@opencode-ai/plugin": "*"}
+    package, lock = config_dir / "package.json", config_dir / "package-lock.json"
+    if not package.exists():
+        package.write_text(json.dumps({"dependencies": dependencies}))
+    if not lock.exists():
+        lock.write_text(json.dumps({"packages": {"": {"dependencies": dependencies}}}))
+

@@ -1,0 +1,154 @@
+"""End-to-end fixtures: the system started with the README's run command (production
+mode), the scripted model, and Chromium (Debian's) driven by Playwright.
+
+Screenshots go to ``test-artifacts/screenshots/`` (kept by CI as artifacts).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+
+from tests.conftest import REPO_ROOT
+from tests.fakes.scripted_model import ScriptContext, ScriptedModel, TextReply, ToolCallSpec, ToolReply
+from tests.integration.conftest import make_repo
+from tests.support.http import free_port
+
+CHROMIUM = os.environ.get("OPENINSPECT_TEST_CHROMIUM", "/usr/bin/chromium")
+# Offline machine: no background services, no component updates (they would try the internet).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+START_SECONDS = 300
+UI_TIMEOUT_MS = 60_000
+
+expect.set_options(timeout=UI_TIMEOUT_MS)
+
+
+def agent_turn(ctx: ScriptContext) -> TextReply | ToolReply:
+    """A turn with streamed text, a tool call that takes a few seconds, then a summary."""
+    if ctx.step == 0:
+        return ToolReply((ToolCallSpec("bash", {"command": "sleep 4; echo all-good",
+                                                "description": "Check the workspace"}),),
+                         text="Looking around first.")
+    return TextReply(f"Finished: {ctx.last_tool_output.strip()[:40]}", chunk_delay_seconds=0.05)
+
+
+@dataclass
+class WebSystem:
+    base_url: str
+    data_dir: Path
+    repo: Path
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=30)
+
+    def create_session(self, **body: object) -> dict:
+        with self.api() as client:
+            response = client.post("/api/sessions", json={"repo_url": str(self.repo), **body})
+            assert response.status_code == 201, response.text
+            return response.json()
+
+
+@pytest.fixture(scope="session")
+def web_system(tmp_path_factory: pytest.TempPathFactory, scripted_model: ScriptedModel) -> Iterator[WebSystem]:
+    scripted_model.register("agent-turn", agent_turn)
+    root = tmp_path_factory.mktemp("e2e")
+    repo = make_repo(root / "webapp", {"README.md": "# Web app\n",
+                                       ".openinspect/setup.sh": "#!/bin/bash\necho 'installing'\n"})
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENINSPECT_")}
+    env.update(OPENINSPECT_WEB_PORT=str(port), OPENINSPECT_BRIDGE_PORT=str(free_port()),
+               OPENINSPECT_DATA_DIR=str(root / "data"), OPENINSPECT_PROVIDER_BASE_URL=scripted_model.base_url,
+               OPENINSPECT_HEARTBEAT_INTERVAL_SECONDS="5")
+    log = root / "run.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([str(REPO_ROOT / "scripts" / "run")], cwd=root, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_SECONDS
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"scripts/run exited:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{base_url}/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not up in {START_SECONDS} s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield WebSystem(base_url, root / "data", repo)
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@dataclass
+class Person:
+    name: str
+    email: str
+    context: BrowserContext
+    base_url: str
+
+    def page(self) -> Page:
+        page = self.context.new_page()
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        return page
+
+    def open_session(self, session_id: str, page: Page | None = None) -> Page:
+        page = page or self.page()
+        page.goto(f"{self.base_url}/sessions/{session_id}")
+        # Pages are prerendered: wait for the first state round trip (the shared state arrives).
+        expect(page.locator("#session-status")).not_to_have_text("")
+        return page
+
+
+@pytest.fixture
+def people(browser: Browser, web_system: WebSystem) -> Iterator[callable]:
+    contexts: list[BrowserContext] = []
+
+    def person(name: str, email: str, *, width: int = 1280, height: int = 860) -> Person:
+        context = browser.new_context(viewport={"width": width, "height": height})
+        # Signed in the way the sign-in page leaves a browser (tested on its own).
+        context.add_init_script(f"localStorage.setItem('openinspect_user_name', {name!r});"
+                                f"localStorage.setItem('openinspect_user_email', {email!r});")
+        contexts.append(context)
+        return Person(name, email, context, web_system.base_url)
+
+    yield person
+    for context in contexts:
+        context.close()
+
+
+def screenshot(page: Page, name: str) -> Path:
+    path = ARTIFACTS / "screenshots" / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    return path
