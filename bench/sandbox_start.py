@@ -1,43 +1,27 @@
 """Sandbox start on the local backend: the system against the same work done by hand.
 
-Run from the project root; it prints figures and asserts nothing::
+Run from the project root; it prints figures and asserts nothing (what they mean:
+docs/performance.md, "Sandbox start")::
 
     python -m bench.sandbox_start [--runs 5] [--warmup 1] [--database-url URL]
 
-Each run uses a small git repository made in a temp dir (a README and an
-``.openinspect/setup.sh`` that echoes one line) and the scripted model (offline).
-
 * **system**: the embedded system in this process (REST API over real HTTP,
-  bridge server, dispatcher, a local sandbox running the real sandbox runtime and
-  the real OpenCode). Measured as a client sees it: ``POST /api/sessions`` →
-  ``session_status: ready`` on the session's SSE stream; then
-  ``POST /api/sessions/{id}/prompts`` (``#script text text=hello``) → the first
-  event of the turn that comes from the agent (``step_start``, ``token``, tool
-  events; the session title, which OpenCode asks the model for on the side, does
-  not count) → ``prompt_finished``; then the same for a second prompt (a fresh
-  OpenCode server's first turn carries its own warm-up).
-* **baseline**: the same work without the system: ``git clone``, ``bash
-  .openinspect/setup.sh``, ``opencode serve`` started with the harness's own
-  environment, config and state dir until it prints that it listens (then, as the
-  harness does, ``GET /global/health``, ``POST /session``, ``GET /event``); then
-  ``POST /session/{id}/prompt_async`` → the first ``step-start`` part of the
-  answer on ``/event`` (what the harness turns into ``step_start``) → the session
-  going idle; twice.
+  bridge server, dispatcher, a local sandbox with the real sandbox runtime and
+  OpenCode, the scripted model), measured as a REST client sees it:
+  ``POST /api/sessions`` → ``session_status: ready`` on the session's SSE stream;
+  then, twice, ``POST /api/sessions/{id}/prompts`` → the turn's first event from
+  the agent (not the session title, a side request) → ``prompt_finished``.
+* **baseline**: ``git clone``, ``bash .openinspect/setup.sh``, ``opencode serve``
+  (the harness's environment, config and state dir) until it says it listens,
+  then what the harness does (health, ``POST /session``, ``GET /event``); twice
+  ``prompt_async`` → the first ``step-start`` on ``/event`` → the session idle.
 
-System and baseline runs alternate, so a drifting machine hits both; a run's
-sandbox is stopped before the next run starts. Warm-up runs are not counted.
-
-Where the system's time goes is read from timestamps it keeps anyway, all on one
-clock: an event's ``created_at`` (when the control plane made the row, inside
-its transaction), the ``ts`` in a sandbox event's data (when the sandbox made
-the event), and the sandbox runtime's JSON log (``entrypoint.starting``,
-``bridge.connected``, the harness's HTTP requests to OpenCode). CPU time is read
-for this process (control plane, client, scripted model) and for the sandbox
-runtime's process.
-
-``--database-url`` takes any SQLAlchemy URL; a PostgreSQL URL names a database to
-connect to for administration only: the benchmark creates a throwaway database
-beside it and drops it at the end (as ``tests/conftest.py`` does).
+Runs alternate between the two; a run's sandbox is stopped before the next. The
+system's phases come from timestamps it keeps anyway, on one clock: an event's
+``created_at`` (row made, inside its transaction), the ``ts`` of a sandbox event
+(made in the sandbox) and the sandbox runtime's JSON log. A PostgreSQL
+``--database-url`` names a database used only to create (and at the end drop) a
+throwaway one, as ``tests/conftest.py`` does.
 """
 
 from __future__ import annotations
@@ -146,7 +130,7 @@ class Phase:
     baseline: tuple[str, str] | None = None  # the matching points of a baseline sample
 
 
-READY, READY_LIKE_HARNESS = "create -> ready", "create -> ready (baseline + session, /event)"
+READY, READY_LIKE_HARNESS = "create -> ready", "create -> ready (baseline like the harness)"
 # (-> first agent event, -> finished) for each prompt of a run, in order.
 PROMPT_STEPS = (
     ("prompt -> first agent event", "prompt -> finished"),

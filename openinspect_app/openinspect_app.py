@@ -13,13 +13,15 @@ import reflex as rx
 from openinspect_app import logs, pages, running
 from openinspect_app.api.app import attach, build_api
 from openinspect_app.config import Settings
+from openinspect_app.live import presence_route
 from openinspect_app.live.projector import LiveSessions
 from openinspect_app.state.session import SessionShared
 
 api = build_api()
 
 
-app = rx.App(api_transformer=api)
+api.add_route(presence_route.PATH, presence_route.report_presence, methods=["POST"])
+app = rx.App(api_transformer=api, head_components=[rx.script(presence_route.SCRIPT)])
 pages.register(app)
 
 

@@ -53,3 +53,9 @@ def scripted_model() -> Iterator[ScriptedModel]:
     """The model provider for every test that runs the real agent (one server; it is stateless)."""
     with ScriptedModel() as model:
         yield model
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """End-to-end tests last: Playwright's sync API keeps an event loop running in the
+    main thread for the rest of the session, which asyncio tests cannot share."""
+    items.sort(key=lambda item: "/tests/e2e/" in str(item.path))

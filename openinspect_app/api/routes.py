@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -20,7 +21,7 @@ from openinspect_app.api.schemas import (
     SessionOut,
 )
 from openinspect_app.context import AppContext
-from openinspect_app.models import User
+from openinspect_app.models import Event, User
 from openinspect_app.services import prompts, sessions, timeline, users
 
 router = APIRouter()
@@ -155,8 +156,9 @@ async def _sse(ctx: AppContext, session_id: str, after: int) -> AsyncIterator[st
     # Subscribe before the first read: a change between the read and the wait is not missed.
     async with ctx.notifier.subscribe(session_id) as subscription:
         while True:
-            async with ctx.db.session() as db:
-                events = await timeline.after(db, session_id, after, STREAM_BATCH)
+            # Shielded: a client that leaves cancels this generator, and a read cancelled
+            # halfway would abandon its database connection mid-query.
+            events = await asyncio.shield(_read_after(ctx, session_id, after))
             for event in events:
                 payload = json.dumps(EventOut.of(event).model_dump(mode="json"), separators=(",", ":"))
                 yield f"id: {event.sequence}\nevent: {event.type}\ndata: {payload}\n\n"
@@ -165,3 +167,8 @@ async def _sse(ctx: AppContext, session_id: str, after: int) -> AsyncIterator[st
                 continue
             if not await subscription.wait(STREAM_KEEPALIVE_SECONDS):
                 yield ": keepalive\n\n"
+
+
+async def _read_after(ctx: AppContext, session_id: str, after: int) -> list[Event]:
+    async with ctx.db.session() as db:
+        return await timeline.after(db, session_id, after, STREAM_BATCH)

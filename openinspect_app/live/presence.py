@@ -67,23 +67,20 @@ class PresenceBook:
         self._tabs.setdefault(session_id, {})[client_token] = Tab(email, name, now, now)
         self._known.setdefault(session_id, {})[email] = name
 
-    def heartbeat(self, session_id: str, client_token: str, *, had_input: bool) -> bool:
-        """Record a heartbeat; False when the tab is unknown (it must join again)."""
+    def report(self, session_id: str, client_token: str, *, input_seconds_ago: float, typing: bool = False) -> bool:
+        """A tab's heartbeat: it is here, its person last touched it that long ago, maybe typing.
+
+        False when the tab is unknown (it has not joined, or joined another process).
+        """
         tab = self._tabs.get(session_id, {}).get(client_token)
         if tab is None:
             return False
         now = self.clock()
         tab.last_seen = now
-        if had_input:
-            tab.last_input = now
-        return True
-
-    def typing(self, session_id: str, client_token: str) -> None:
-        tab = self._tabs.get(session_id, {}).get(client_token)
-        if tab is not None:
-            now = self.clock()
-            tab.last_seen = tab.last_input = now
+        tab.last_input = max(tab.last_input, now - max(input_seconds_ago, 0.0))
+        if typing:
             tab.typing_until = now + TYPING_SECONDS
+        return True
 
     def leave(self, session_id: str, client_token: str) -> None:
         self._tabs.get(session_id, {}).pop(client_token, None)

@@ -6,7 +6,6 @@ import reflex as rx
 
 from openinspect_app.components.layout import page
 from openinspect_app.components.timeline import avatar, entry_view
-from openinspect_app.live.presence import HEARTBEAT_INTERVAL_SECONDS
 from openinspect_app.live.timeline_view import STARTUP_STAGES
 from openinspect_app.routes import SESSIONS
 from openinspect_app.state.session import SessionPage, SessionShared
@@ -20,7 +19,6 @@ STAGE_LABELS = {
 }
 PRESENCE_COLORS = {"active": "var(--green-9)", "idle": "var(--amber-9)", "away": "var(--gray-8)"}
 SLOTS = [getattr(SessionShared, f"slot_{i}") for i in range(8)]
-TOUCH_THROTTLE_MS = 10_000
 
 
 def header() -> rx.Component:
@@ -254,7 +252,6 @@ def prompt_box() -> rx.Component:
             ),
             rx.text_area(
                 name="prompt",
-                on_change=SessionPage.typing.debounce(250),
                 placeholder=rx.cond(
                     SessionShared.busy, "The agent is working: your prompt will queue", "Ask the agent…"
                 ),
@@ -339,9 +336,6 @@ def session_page() -> rx.Component:
                 ),
                 spacing="4",
                 width="100%",
-                on_mouse_move=SessionPage.touched.throttle(TOUCH_THROTTLE_MS),
-                on_click=SessionPage.touched.throttle(TOUCH_THROTTLE_MS),
             ),
         ),
-        rx.moment(interval=int(HEARTBEAT_INTERVAL_SECONDS * 1000), on_change=SessionPage.heartbeat, display="none"),
     )

@@ -110,30 +110,6 @@ class SessionPage(AuthState):
         return None
 
     @rx.event
-    async def heartbeat(self, _: Any = None) -> None:
-        r = running.get()
-        session_id = self._session_id()
-        if not r.live.presence.heartbeat(session_id, self._client(), had_input=False):
-            r.live.presence.join(session_id, self._client(), self.user_name, self.user_email)
-        r.live.presence_changed(session_id)
-
-    @rx.event
-    async def touched(self, _: Any = None) -> None:
-        """The person moved, clicked or scrolled (throttled by the page)."""
-        running.get().live.presence.heartbeat(self._session_id(), self._client(), had_input=True)
-        running.get().live.presence_changed(self._session_id())
-
-    @rx.event
-    async def typing(self, value: str) -> None:
-        """Keystrokes in the prompt box (debounced): show "typing", and warm a sandbox."""
-        r = running.get()
-        session_id = self._session_id()
-        r.live.presence.typing(session_id, self._client())
-        r.live.presence_changed(session_id)
-        if value.strip():
-            await self._call(sessions.request_warm, session_id)
-
-    @rx.event
     async def send(self, form: dict[str, Any] | None = None) -> None:
         content = ((form or {}).get("prompt") or "").strip()
         if not content:

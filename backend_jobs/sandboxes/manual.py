@@ -1,0 +1,90 @@
+"""Sandboxes started by someone else: the backend only says what to start.
+
+``spawn`` writes the sandbox's environment (its ``OPENINSPECT_*`` settings, the
+token among them) as JSON to ``<data dir>/manual-sandboxes/<sandbox id>.json``
+(mode 0600, in a 0700 directory) and returns at once; whoever reads the file
+runs the runtime with it — ``python -m sandbox.entrypoint`` in a debugger, or a
+benchmark's synthetic bridge — and it connects to the bridge server like any
+sandbox. ``OPENINSPECT_WORKSPACE`` is added (the session's directory under
+``<data dir>/workspaces/``, as the local backend uses), so the file is a
+complete environment for the runtime.
+
+A sandbox is alive while its file exists. ``stop`` removes the file and reports
+the exit; it cannot end a process it did not start, but the supervisor sends the
+bridge ``shutdown`` first, and a runtime that ends by itself goes silent and is
+declared failed by the heartbeat timer, as any sandbox is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from backend_jobs.sandboxes.base import Capabilities, SandboxBackend, SandboxExit, SandboxSpec, SpawnError
+
+if TYPE_CHECKING:
+    from openinspect_app.config import Settings
+
+log = logging.getLogger(__name__)
+
+ENV_FILE_SUFFIX = ".json"
+
+
+class ManualSandboxBackend(SandboxBackend):
+    name = "manual"
+    capabilities = Capabilities(persistent_workspace=True, isolated=False)
+
+    def __init__(self, env_dir: Path, workspaces_dir: Path) -> None:
+        super().__init__()
+        self.env_dir = Path(env_dir)
+        self.workspaces_dir = Path(workspaces_dir)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ManualSandboxBackend:
+        return cls(settings.data_dir / "manual-sandboxes", settings.data_dir / "workspaces")
+
+    def env_file(self, sandbox_id: str) -> Path:
+        return self.env_dir / f"{sandbox_id}{ENV_FILE_SUFFIX}"
+
+    async def spawn(self, spec: SandboxSpec) -> str:
+        env = {**spec.env, "OPENINSPECT_WORKSPACE": str(self.workspaces_dir / spec.session_id)}
+        path = self.env_file(spec.sandbox_id)
+        try:
+            self.env_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _write_private(path, env)
+        except OSError as exc:
+            raise SpawnError(f"could not write the manual sandbox's environment: {exc}") from exc
+        log.info("sandbox.manual.waiting", extra={"sandbox_id": spec.sandbox_id, "env_file": str(path)})
+        return spec.sandbox_id
+
+    async def stop(self, external_id: str) -> None:
+        try:
+            self.env_file(external_id).unlink()
+        except FileNotFoundError:
+            return  # already stopped (and reported)
+        log.info("sandbox.manual.stopped", extra={"sandbox_id": external_id})
+        await self._report_exit(SandboxExit(external_id, None, "stopped"))
+
+    async def alive(self) -> set[str]:
+        if not self.env_dir.is_dir():
+            return set()
+        return {p.name.removesuffix(ENV_FILE_SUFFIX) for p in self.env_dir.iterdir()
+                if p.name.endswith(ENV_FILE_SUFFIX)}
+
+
+def _write_private(path: Path, env: Mapping[str, str]) -> None:
+    """Write ``env`` as JSON, readable by this user only, and never half-written."""
+    partial = path.with_name(path.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as out:
+            json.dump(dict(env), out, indent=2, sort_keys=True)
+        os.chmod(partial, 0o600)  # O_CREAT's mode is masked by the umask; an existing file kept its own
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise

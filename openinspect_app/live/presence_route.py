@@ -1,0 +1,88 @@
+"""The browser side of presence: a tiny script and the endpoint it reports to.
+
+Why not Reflex events: every event from a tab linked to a shared state makes
+Reflex send an update to every other tab of that session, so a heartbeat every
+few seconds from each viewer would cost viewers² updates. A plain HTTP POST
+(with the tab's Reflex token, to tie it to the tab that joined) costs one
+request and touches no state; the live projection publishes the outcome once.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from openinspect_app import running
+from openinspect_app.live.presence import HEARTBEAT_INTERVAL_SECONDS
+from openinspect_app.services import sessions
+from openinspect_app.services.errors import ServiceError
+
+PATH = "/_ui/presence/{session_id}"
+
+
+class Report(BaseModel):
+    token: str = Field(min_length=1, max_length=200)
+    input_seconds_ago: float = Field(default=0.0, ge=0)
+    typing: bool = False
+    has_text: bool = False  # the prompt box is not empty (typing then warms a sandbox)
+    leaving: bool = False
+
+
+async def report_presence(request: Request) -> Response:
+    session_id = request.path_params["session_id"]
+    try:
+        report = Report.model_validate_json(await request.body())
+        r = running.get()
+    except (ValueError, running.NotRunning) as error:
+        return JSONResponse({"error": {"code": "invalid_request", "message": str(error)[:200]}}, status_code=400)
+    presence = r.live.presence
+    if report.leaving:
+        presence.leave(session_id, report.token)
+    elif not presence.report(session_id, report.token, input_seconds_ago=report.input_seconds_ago,
+                             typing=report.typing):
+        return JSONResponse({"joined": False}, status_code=409)  # the page re-joins on its next load
+    r.live.presence_changed(session_id)
+    if report.typing and report.has_text:
+        try:
+            async with r.context.db.session() as db:
+                warmed = await sessions.request_warm(db, session_id)
+                await db.commit()
+        except ServiceError:
+            warmed = False
+        if warmed:
+            r.context.notifier.publish(session_id)
+    return JSONResponse({"joined": True})
+
+
+# Runs once per tab (guarded); reports only while the page is a session page.
+SCRIPT = """
+(() => {
+  if (window.__openinspectPresence) return;
+  window.__openinspectPresence = true;
+  let lastInput = Date.now(), lastTyping = 0;
+  const touched = () => { lastInput = Date.now(); };
+  for (const kind of ["mousemove", "keydown", "scroll", "touchstart", "click"]) {
+    window.addEventListener(kind, touched, { passive: true });
+  }
+  const report = (extra) => {
+    const match = location.pathname.match(/^\\/sessions\\/([0-9a-f]+)\\/?$/);
+    const token = sessionStorage.getItem("token");
+    if (!match || !token) return;
+    fetch("/_ui/presence/" + match[1], {
+      method: "POST", keepalive: true, headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token, input_seconds_ago: (Date.now() - lastInput) / 1000, ...extra }),
+    }).catch(() => {});
+  };
+  setInterval(() => report({}), INTERVAL_MS);
+  window.addEventListener("pagehide", () => report({ leaving: true }));
+  document.addEventListener("input", (event) => {
+    const box = event.target;
+    if (!box || box.id !== "prompt") return;
+    const now = Date.now();
+    if (now - lastTyping < 1000) return;  // at most one report a second while typing
+    lastTyping = now;
+    report({ typing: true, has_text: box.value.trim().length > 0 });
+  });
+})();
+""".replace("INTERVAL_MS", str(int(HEARTBEAT_INTERVAL_SECONDS * 1000)))

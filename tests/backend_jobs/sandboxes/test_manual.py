@@ -1,0 +1,83 @@
+"""The manual backend: a private env file per sandbox, for someone else to start it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from backend_jobs.sandboxes import create_backend
+from backend_jobs.sandboxes.base import SandboxExit, SandboxSpec, SpawnError
+from backend_jobs.sandboxes.manual import ManualSandboxBackend
+from openinspect_app.config import Settings
+
+ENV = {"OPENINSPECT_SESSION_ID": "ses1", "OPENINSPECT_SANDBOX_ID": "sbx1", "OPENINSPECT_SANDBOX_TOKEN": "t0ken",
+       "OPENINSPECT_CONTROL_PLANE_URL": "ws://127.0.0.1:8765"}
+
+
+def backend(tmp_path: Path) -> tuple[ManualSandboxBackend, list[SandboxExit]]:
+    exits: list[SandboxExit] = []
+    b = ManualSandboxBackend(tmp_path / "manual-sandboxes", tmp_path / "workspaces")
+
+    async def record(exit: SandboxExit) -> None:
+        exits.append(exit)
+
+    b.on_exit(record)
+    return b, exits
+
+
+async def test_spawn_writes_the_environment_readable_by_this_user_only(tmp_path: Path) -> None:
+    b, exits = backend(tmp_path)
+    assert await b.spawn(SandboxSpec("sbx1", "ses1", ENV)) == "sbx1"
+    path = tmp_path / "manual-sandboxes" / "sbx1.json"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert json.loads(path.read_text()) == {**ENV, "OPENINSPECT_WORKSPACE": str(tmp_path / "workspaces" / "ses1")}
+    assert sorted(p.name for p in path.parent.iterdir()) == ["sbx1.json"]  # nothing half-written left behind
+    assert exits == []
+
+
+async def test_alive_lists_the_sandboxes_whose_files_are_present(tmp_path: Path) -> None:
+    b, _ = backend(tmp_path)
+    assert await b.alive() == set()
+    await b.spawn(SandboxSpec("sbx1", "ses1", ENV))
+    await b.spawn(SandboxSpec("sbx2", "ses2", {**ENV, "OPENINSPECT_SANDBOX_TOKEN": "other"}))
+    assert await b.alive() == {"sbx1", "sbx2"}
+    # A restarted control plane sees the same sandboxes (recovery keeps them).
+    assert await ManualSandboxBackend(tmp_path / "manual-sandboxes", tmp_path / "workspaces").alive() == {
+        "sbx1", "sbx2"}
+
+
+async def test_stop_removes_the_file_and_reports_the_exit_once(tmp_path: Path) -> None:
+    b, exits = backend(tmp_path)
+    await b.spawn(SandboxSpec("sbx1", "ses1", ENV))
+    await b.stop("sbx1")
+    assert not (tmp_path / "manual-sandboxes" / "sbx1.json").exists()
+    assert exits == [SandboxExit("sbx1", None, "stopped")]
+    assert await b.alive() == set()
+    await b.stop("sbx1")  # stopping again (a timer racing a stop) reports nothing more
+    assert len(exits) == 1
+
+
+async def test_close_stops_every_sandbox(tmp_path: Path) -> None:
+    b, exits = backend(tmp_path)
+    await b.spawn(SandboxSpec("sbx1", "ses1", ENV))
+    await b.spawn(SandboxSpec("sbx2", "ses2", ENV))
+    await b.close()
+    assert sorted(e.sandbox_id for e in exits) == ["sbx1", "sbx2"]
+    assert await b.alive() == set()
+
+
+async def test_an_unwritable_directory_is_a_spawn_error(tmp_path: Path) -> None:
+    (tmp_path / "manual-sandboxes").write_text("a file where the directory should be")
+    b, _ = backend(tmp_path)
+    with pytest.raises(SpawnError, match="manual sandbox"):
+        await b.spawn(SandboxSpec("sbx1", "ses1", ENV))
+
+
+def test_it_is_picked_by_name_with_its_files_in_the_data_dir(tmp_path: Path) -> None:
+    b = create_backend("manual", Settings.from_env({"OPENINSPECT_DATA_DIR": str(tmp_path)}))
+    assert isinstance(b, ManualSandboxBackend)
+    assert b.env_dir == tmp_path / "manual-sandboxes"
+    assert b.workspaces_dir == tmp_path / "workspaces"
