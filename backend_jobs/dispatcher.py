@@ -17,7 +17,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import col, func, or_, select
 
@@ -26,7 +26,7 @@ from backend_jobs.bridge_server import BridgeConnection
 from backend_jobs.supervision import Supervisor
 from openinspect_app import protocol as p
 from openinspect_app.db import Database
-from openinspect_app.models import LIVE_SANDBOX_STATUSES, Message, Sandbox, Session, User
+from openinspect_app.models import LIVE_SANDBOX_STATUSES, Message, Sandbox, Session, User, utcnow
 from openinspect_app.notifier import Notifier
 from openinspect_app.services import prompts, sessions
 
@@ -92,6 +92,10 @@ class Dispatcher:
                 Sandbox.session_id == session_id))).one()
             running = await prompts.running_message(db, session_id)
             queued = await prompts.oldest_queued(db, session_id)
+            since = utcnow() - timedelta(seconds=lifecycle.BREAKER_WINDOW_SECONDS)
+            failures = (await db.exec(select(Sandbox.stopped_at, Sandbox.failure_reason).where(
+                Sandbox.session_id == session_id, Sandbox.status == "failed",
+                col(Sandbox.stopped_at) >= since).order_by(col(Sandbox.stopped_at)))).all()
         connection = self.connection_for(session_id)
         ready = (live is not None and live.status == "ready" and connection is not None
                  and connection.sandbox_id == live.id)
@@ -105,6 +109,7 @@ class Dispatcher:
             running_message_id=running.id if running else None,
             stop_pending=bool(running and running.stop_requested_at and running.id not in self._stops_sent),
             oldest_queued_id=queued.id if queued else None,
+            breaker_open=lifecycle.breaker_open([(utcnow() - _aware(at)).total_seconds() for at, _ in failures]),
         )
         for action in lifecycle.decide(view):
             match action:
@@ -120,6 +125,12 @@ class Dispatcher:
                 case lifecycle.Shutdown(reason=reason):
                     assert live is not None
                     await self.supervisor.stop(live.id, reason)
+                case lifecycle.RefuseSpawn():
+                    last = failures[-1][1] if failures else "unknown"
+                    await self.supervisor.refuse_spawn(session_id, (
+                        f"circuit breaker open: {len(failures)} sandboxes failed in the last "
+                        f"{lifecycle.BREAKER_WINDOW_SECONDS / 60:.0f} minutes (last: {last}); "
+                        "fix the cause, then send again"))
 
     async def _dispatch(self, session_id: str, message_id: str, sandbox_id: str,
                         connection: BridgeConnection) -> None:

@@ -23,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend_jobs import lifecycle
 from openinspect_app import protocol as p
 from openinspect_app.db import Database
-from openinspect_app.models import Artifact, Message, Sandbox, Session, utcnow
+from openinspect_app.models import Artifact, Message, Sandbox, utcnow
 from openinspect_app.notifier import Notifier
 from openinspect_app.services import prompts, sessions, timeline
 
@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 # Events that change what the dispatcher should do (the rest only extend the timeline).
 CONTROL_EVENTS = (p.Ready, p.ExecutionComplete, p.Error, p.StageChanged, p.GitSync)
+# Events that only extend the timeline: stored with two statements, nothing else read or
+# written (a streamed token must be cheap; it is most of what a sandbox sends).
+TIMELINE_ONLY = (p.TokenDelta, p.ToolCall, p.ToolResult, p.StepStart, p.StepFinish, p.ScriptOutput,
+                 p.ScriptFinished, p.Warning)
 
 
 @dataclass(frozen=True)
@@ -45,22 +49,25 @@ class Ingestor:
         self.db = db
         self.notifier = notifier
 
-    async def ingest(self, sandbox_id: str, event: p.SandboxEvent) -> IngestResult:
+    async def ingest(self, session_id: str, sandbox_id: str, event: p.SandboxEvent) -> IngestResult:
+        """Store one event of ``sandbox_id`` (which the bridge authenticated for ``session_id``)."""
         async with self.db.session() as db:
             claimed, last = await _claim(db, sandbox_id, event.seq)
             if not claimed:
                 await db.rollback()
                 outcome: Literal["duplicate", "gap"] = "duplicate" if event.seq <= last else "gap"
                 return IngestResult(outcome, last)
-            sandbox = await db.get(Sandbox, sandbox_id)
-            assert sandbox is not None
-            session = await sessions.get(db, sandbox.session_id)
             if not isinstance(event, p.Heartbeat):  # liveness only: kept on the sandbox row, not the timeline
-                await self._apply(db, session, sandbox, event)
+                await timeline.append(
+                    db, session_id, event.type, event.model_dump(mode="json", exclude={"type", "seq", "message_id"}),
+                    message_id=event.message_id, sandbox_id=sandbox_id, sandbox_seq=event.seq,
+                )
+                if not isinstance(event, TIMELINE_ONLY):
+                    await self._apply(db, session_id, sandbox_id, event)
             await db.commit()
         control = isinstance(event, CONTROL_EVENTS)
         if not isinstance(event, p.Heartbeat):
-            self.notifier.publish(session.id, control=control)
+            self.notifier.publish(session_id, control=control)
         return IngestResult("stored", event.seq, control)
 
     async def reject(self, sandbox_id: str, frame: str | bytes, reason: str) -> int | None:
@@ -88,12 +95,11 @@ class Ingestor:
         self.notifier.publish(sandbox.session_id)
         return consumed
 
-    async def _apply(self, db: AsyncSession, session: Session, sandbox: Sandbox, event: p.SandboxEvent) -> None:
-        await timeline.append(
-            db, session.id, event.type,
-            event.model_dump(mode="json", exclude={"type", "seq", "message_id"}),
-            message_id=event.message_id, sandbox_id=sandbox.id, sandbox_seq=event.seq,
-        )
+    async def _apply(self, db: AsyncSession, session_id: str, sandbox_id: str, event: p.SandboxEvent) -> None:
+        """What an event means beyond the timeline: sandbox and prompt state, artifacts, status."""
+        sandbox = await db.get(Sandbox, sandbox_id)
+        assert sandbox is not None
+        session = await sessions.get(db, session_id)
         running = await prompts.running_message(db, session.id)
         match event:
             case p.Ready():
@@ -113,6 +119,8 @@ class Ingestor:
                 session.title = title
             case p.Error(fatal=True, message=message):
                 sandbox.failure_reason = message
+                # What waited for this sandbox will not run; what is sent from now on waits for the next.
+                await prompts.fail_queued(db, session.id, message)
         db.add(sandbox)
         db.add(session)
         change = lifecycle.status_for_event(event, prompt_running=running is not None)

@@ -76,6 +76,18 @@ def is_idle(*, sandbox_ready: bool, has_work: bool, seconds_since_activity: floa
         seconds_since_activity > idle_timeout_seconds)
 
 
+# Why 3 in 5 minutes: a sandbox that fails that fast and that often fails for a
+# reason a retry will not fix (bad image, quota, broken start script).
+BREAKER_FAILURES = 3
+BREAKER_WINDOW_SECONDS = 300.0
+
+
+def breaker_open(failure_ages_seconds: list[float], *, threshold: int = BREAKER_FAILURES,
+                 window_seconds: float = BREAKER_WINDOW_SECONDS) -> bool:
+    """Stop starting sandboxes for a session whose recent ones keep failing."""
+    return sum(1 for age in failure_ages_seconds if age <= window_seconds) >= threshold
+
+
 # --------------------------------------------------------------------------
 # Dispatch: what the background manager should do for one session now
 # --------------------------------------------------------------------------
@@ -88,6 +100,7 @@ class SessionView:
     sandbox_ready: bool  # the live sandbox reported ready and its bridge is connected
     ever_had_sandbox: bool
     warm_requested: bool  # someone started typing since the last sandbox began
+    breaker_open: bool  # too many recent sandbox failures: do not start another one
     running_message_id: str | None
     stop_pending: bool  # a stop was requested for the running prompt and not yet sent
     oldest_queued_id: str | None
@@ -113,7 +126,12 @@ class Shutdown:
     reason: str
 
 
-Action = Spawn | Dispatch | SendStop | Shutdown
+@dataclass(frozen=True)
+class RefuseSpawn:
+    """A sandbox is wanted but the circuit breaker is open: fail the waiting prompts instead."""
+
+
+Action = Spawn | Dispatch | SendStop | Shutdown | RefuseSpawn
 
 
 def decide(view: SessionView) -> list[Action]:
@@ -123,7 +141,9 @@ def decide(view: SessionView) -> list[Action]:
         # A new session warms its sandbox at once; later ones start on demand: a
         # prompt, or someone typing one.
         wanted = view.oldest_queued_id is not None or not view.ever_had_sandbox or view.warm_requested
-        return [Spawn()] if wanted else []
+        if not wanted:
+            return []
+        return [RefuseSpawn()] if view.breaker_open else [Spawn()]
     actions: list[Action] = []
     if view.sandbox_ready:
         if view.running_message_id is not None and view.stop_pending:

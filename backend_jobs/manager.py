@@ -49,6 +49,7 @@ class BackgroundManager:
 
     async def start(self) -> None:
         await self.bridge_server.start()
+        await self.backend.start()
         await self.supervisor.recover()
         self._tasks = [
             asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
@@ -61,7 +62,8 @@ class BackgroundManager:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.dispatcher.close()
-        await self.supervisor.stop_all("the control plane is shutting down")
+        if not self.backend.capabilities.outlives_control_plane:
+            await self.supervisor.stop_all("the control plane is shutting down")
         await self.backend.close()
         await self.bridge_server.close()
         log.info("manager.stopped")
@@ -107,7 +109,7 @@ class BackgroundManager:
             if consumed is not None:
                 await connection.send(p.Ack(seq=consumed))
             return
-        result = await self.ingestor.ingest(connection.sandbox_id, event)
+        result = await self.ingestor.ingest(connection.session_id, connection.sandbox_id, event)
         if result.outcome == "gap":
             # The bridge re-sends from its oldest unacknowledged event on reconnect.
             await connection.close(CLOSE_SEQUENCE_GAP, f"sequence gap: expected {result.ack_seq + 1}")

@@ -122,6 +122,17 @@ class Supervisor:
                 col(Sandbox.status).in_(LIVE_SANDBOX_STATUSES)))).all()
         await asyncio.gather(*(self.stop(sandbox_id, reason) for sandbox_id in live))
 
+    async def refuse_spawn(self, session_id: str, reason: str) -> None:
+        """The circuit breaker is open: say so, and end the prompts that were waiting for a sandbox."""
+        async with self.db.session() as db:
+            session = await sessions.get(db, session_id)
+            change = lifecycle.StatusChange("failed", reason)
+            await sessions.set_status(db, session, change.status, change.reason)
+            await prompts.fail_queued(db, session_id, reason)
+            await db.commit()
+        log.warning("supervisor.breaker_open", extra={"session_id": session_id})
+        self.notifier.publish(session_id)
+
     # ------------------------------------------------------------ endings
 
     async def _on_exit(self, exit: SandboxExit) -> None:
@@ -145,6 +156,7 @@ class Supervisor:
             sandbox = await db.get(Sandbox, sandbox_id)
             if sandbox is None or sandbox.status in ("stopped", "failed"):
                 return  # already recorded (e.g. declared stale, then the process ended)
+            reported = sandbox.failure_reason is not None  # the sandbox said why before it ended
             change = lifecycle.status_for_exit(requested=requested, failure=sandbox.failure_reason,
                                                exit_reason=reason)
             sandbox.status = "stopped" if requested else "failed"
@@ -159,7 +171,7 @@ class Supervisor:
             session = await sessions.get(db, sandbox.session_id)
             if await _is_current(db, session.id, sandbox.id):
                 await sessions.set_status(db, session, change.status, change.reason)
-                await _end_prompts(db, session, sandbox, change)
+                await _end_prompts(db, session, sandbox, change, drop_queued=not reported)
             await db.commit()
         self.notifier.publish(sandbox.session_id)
 
@@ -219,12 +231,14 @@ async def _is_current(db: AsyncSession, session_id: str, sandbox_id: str) -> boo
 
 
 async def _end_prompts(db: AsyncSession, session: Session, sandbox: Sandbox,
-                       change: lifecycle.StatusChange) -> None:
-    """The sandbox is gone: its running prompt cannot finish; a failure also drops the queue.
+                       change: lifecycle.StatusChange, *, drop_queued: bool) -> None:
+    """The sandbox is gone: its running prompt cannot finish; an unexplained failure also drops the queue.
 
-    Dropping queued prompts after a failure (rather than starting another
-    sandbox for them) keeps a broken repository from respawning forever; the
-    person sees why and can send again.
+    Dropping the prompts that were waiting for the failed sandbox (rather than
+    starting another sandbox for them) keeps a broken repository from
+    respawning forever; the person sees why and can send again. When the
+    sandbox reported its failure itself, ingestion dropped them at that moment,
+    and whatever was sent after it waits for a new sandbox.
     """
     unfinished = (await db.exec(select(Message).where(
         Message.session_id == session.id, col(Message.status).in_(("queued", "running"))))).all()
@@ -232,7 +246,8 @@ async def _end_prompts(db: AsyncSession, session: Session, sandbox: Sandbox,
         if message.status == "running" and message.sandbox_id == sandbox.id:
             reason = change.reason or "the sandbox stopped before the prompt finished"
             await prompts.finish(db, message, "failed", reason)
-        elif message.status == "queued" and change.status == "failed":
+        elif message.status == "queued" and change.status == "failed" and drop_queued:
             await prompts.finish(db, message, "failed", f"not run: {change.reason}")
         elif message.status == "queued" and session.archived_at is not None:
             await prompts.finish(db, message, "cancelled", "the session was archived")
+

@@ -35,7 +35,7 @@ shared state; each also reports presence every 5 s over HTTP as the page's scrip
 **Baseline.** The same bridges and viewers through a bare ``websockets`` server in its own process
 on this machine: a bridge's frames are re-sent as they are to the viewers of its session
 (``websockets.broadcast``); no storage, no state. Its latency and bytes per event are what the
-transport alone costs.
+transport alone costs. The bridges, viewers and that server are in ``bench/fanout_peers.py``.
 
 All clients run in this one process; its CPU is printed so a saturated client can be told apart
 from a slow server.
@@ -49,8 +49,6 @@ import contextlib
 import json
 import os
 import platform
-import random
-import re
 import signal
 import socket
 import statistics
@@ -64,31 +62,21 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psutil
 import psycopg
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.asyncio.server import ServerConnection, broadcast, serve
-from websockets.exceptions import ConnectionClosed
 
-from bench.reflex_client import BROWSER_HEADERS, HYDRATE_AND_LOAD_EVENT, ReflexClient, Update, _CountingConnection
+from bench.fanout_peers import BaselineViewer, SyntheticBridge, Tab, Viewer
 from openinspect_app import protocol as p
 from openinspect_app.config import normalise_database_url
 from openinspect_app.db import Database
-from openinspect_app.live.presence import HEARTBEAT_INTERVAL_SECONDS as PRESENCE_INTERVAL_SECONDS
-from openinspect_app.routes import session_url
 from openinspect_app.services import timeline
-from openinspect_app.state.auth import AuthState
-from openinspect_app.state.session import SessionShared
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_SECONDS = 600  # scripts/run compiles the frontend on a cold checkout
 STOP_TIMEOUT_SECONDS = 60
 ENV_FILE_TIMEOUT_SECONDS = 30
-ACK_TIMEOUT_SECONDS = 30
-HYDRATE_TIMEOUT_SECONDS = 60  # a page open folds the whole history once (10,000 events: seconds)
 DRAIN_TIMEOUT_SECONDS = 30  # after the last send, until every viewer has the newest event
 QUIET_SECONDS = 1.0  # no update for this long: a phase's stragglers have all landed
 JOIN_CONCURRENCY = 8
@@ -97,12 +85,6 @@ PREFILL_BATCH = 500  # events per transaction while filling a history
 UNUSED_PROVIDER_URL = "http://127.0.0.1:9/v1"
 POSTGRES_PREFIXES = ("postgres://", "postgresql://", "postgresql+psycopg://")
 
-SHARED_STATE = SessionShared.get_full_name()
-TAIL_VAR = "tail_rx_state_"
-SESSION_ID_VAR = "session_id_rx_state_"
-USER_NAME_KEY = f"{AuthState.get_full_name()}.user_name_rx_state_"
-USER_EMAIL_KEY = f"{AuthState.get_full_name()}.user_email_rx_state_"
-TIMESTAMP = re.compile(r"t=(\d{19})")
 
 
 # ----------------------------------------------------------------- helpers
@@ -282,240 +264,6 @@ def _history_event(pair: int, *, is_result: bool) -> p.ToolCall | p.ToolResult:
                         output=output)
 
 
-# ---------------------------------------------------------- the bridges
-
-
-class SyntheticBridge:
-    """One sandbox as the control plane sees it: the real handshake, protocol frames, acks.
-
-    ``path`` is where it connects (``/bridge/<session id>`` on the system); ``headers`` are the
-    handshake's. Events are numbered from 1 and their send times kept until acknowledged.
-    """
-
-    def __init__(self, url: str, label: str, headers: dict[str, str] | None = None, *, acked: bool = True) -> None:
-        self.url = url
-        self.label = label  # part ids start with it, so a viewer can tell its session's text
-        self.headers = headers or {}
-        self.expects_acks = acked  # the baseline server stores nothing and acknowledges nothing
-        self.sent = 0
-        self.first_send_at = 0.0
-        self.last_text_ns = 0
-        self.acked = 0
-        self.last_ack_at = 0.0
-        self.ack_seconds: list[float] = []
-        self.rejected: list[str] = []
-        self._tokens = 0  # token events sent so far (they fill text parts in turn)
-        self._unacked: dict[int, float] = {}
-        self._ack_arrived = asyncio.Event()
-        self._lock = asyncio.Lock()
-        self._ws: ClientConnection | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-
-    @classmethod
-    def for_sandbox(cls, env: dict[str, str]) -> SyntheticBridge:
-        session_id = env["OPENINSPECT_SESSION_ID"]
-        return cls(f"{env['OPENINSPECT_CONTROL_PLANE_URL'].rstrip('/')}/bridge/{session_id}", session_id[:12],
-                   {"Authorization": f"Bearer {env['OPENINSPECT_SANDBOX_TOKEN']}",
-                    p.PROTOCOL_HEADER: str(p.PROTOCOL_VERSION)})
-
-    async def connect(self, *, heartbeat_seconds: float | None = p.HEARTBEAT_INTERVAL_SECONDS) -> None:
-        self._ws = await connect(self.url, additional_headers=self.headers, proxy=None, open_timeout=30)
-        self._tasks.append(asyncio.create_task(self._read(self._ws)))
-        if heartbeat_seconds:
-            self._tasks.append(asyncio.create_task(self._beat(heartbeat_seconds)))
-
-    async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._ws is not None:
-            await self._ws.close()
-
-    async def send(self, make: Callable[[int], p.SandboxEvent]) -> int:
-        """Number, build (``make(seq)``) and send one event; returns its seq."""
-        assert self._ws is not None
-        async with self._lock:
-            seq = self.sent + 1
-            frame = make(seq).to_json()
-            now = time.time()
-            self._unacked[seq] = now
-            self.first_send_at = self.first_send_at or now
-            await self._ws.send(frame)
-            self.sent = seq
-            return seq
-
-    async def ready(self) -> None:
-        seq = await self.send(lambda seq: p.Ready(seq=seq, agent="synthetic", agent_version="0"))
-        await self.wait_acked(seq)
-
-    async def wait_acked(self, seq: int, timeout_seconds: float = ACK_TIMEOUT_SECONDS) -> None:
-        async with asyncio.timeout(timeout_seconds):
-            while self.acked < seq:
-                self._ack_arrived.clear()
-                await self._ack_arrived.wait()
-
-    async def stream(self, rate: float | None, count: int, tokens_per_part: int) -> None:
-        """``count`` token events at ``rate`` per second (None: back to back), each text carrying its send time."""
-        interval = 1.0 / rate if rate else 0.0
-        next_at = time.monotonic() + random.random() * interval  # sessions do not tick in step
-        for _ in range(count):
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-            part = f"{self.label}-{self._tokens // tokens_per_part}"
-            self._tokens += 1
-            await self.send(lambda seq, part=part: self._token(seq, part))
-            next_at += interval
-
-    def _token(self, seq: int, part: str) -> p.TokenDelta:
-        self.last_text_ns = time.time_ns()
-        return p.TokenDelta(seq=seq, part_id=part, text=f"t={self.last_text_ns} ")
-
-    async def _beat(self, interval_seconds: float) -> None:
-        while True:
-            await asyncio.sleep(interval_seconds)
-            await self.send(lambda seq: p.Heartbeat(seq=seq))
-
-    async def _read(self, ws: ClientConnection) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            async for frame in ws:
-                match p.parse_command(frame):
-                    case p.Ack(seq=seq):
-                        now = time.time()
-                        for done in [s for s in self._unacked if s <= seq]:
-                            self.ack_seconds.append(now - self._unacked.pop(done))
-                        self.acked, self.last_ack_at = max(self.acked, seq), now
-                        self._ack_arrived.set()
-                    case p.Reject(reason=reason):
-                        self.rejected.append(reason)
-                    case p.Shutdown():
-                        await ws.close()
-
-
-# ---------------------------------------------------------- the viewers
-
-
-@dataclass
-class Sample:
-    """One message as one viewer received it."""
-
-    phase: str
-    received_at: float
-    wire_bytes: int
-    latency_seconds: float | None  # receive time - newest send time it brought; None: nothing newer
-    shared: bool = True  # it carried the session's shared state (else: only the tab's own vars)
-    foreign: bool = False  # it carried another session's data
-
-
-@dataclass
-class Tab:
-    """What one viewer (a Reflex tab, or a baseline websocket) has received."""
-
-    session_id: str
-    label: str
-    phase: str = "join"
-    newest_ns: int = 0
-    samples: list[Sample] = field(default_factory=list)
-
-    def record(self, received_at: float, wire_bytes: int, texts: list[str], *, shared: bool = True,
-               foreign: bool = False) -> None:
-        newest = max((int(t) for text in texts for t in TIMESTAMP.findall(text)), default=0)
-        latency = None
-        if newest > self.newest_ns:
-            self.newest_ns = newest
-            latency = received_at - newest / 1e9
-        self.samples.append(Sample(self.phase, received_at, wire_bytes, latency, shared, foreign))
-
-    def of(self, phase: str) -> list[Sample]:
-        return [s for s in self.samples if s.phase == phase]
-
-
-class Viewer(ReflexClient):
-    """A signed-in browser tab on one session page."""
-
-    def __init__(self, base_url: str, session_id: str, label: str, person: int) -> None:
-        super().__init__(base_url, on_update=self._on_update, headers={**BROWSER_HEADERS, "Origin": base_url})
-        self.tab = Tab(session_id, label)
-        # What the compiled frontend reads from LocalStorage and sends with hydrate_and_load.
-        self.client_storage = {USER_NAME_KEY: f"Viewer {person}", USER_EMAIL_KEY: f"viewer{person}@bench.local"}
-
-    def _event(self, name: str, payload: dict[str, Any], router_data: dict[str, Any] | None = None) -> dict[str, Any]:
-        if name == HYDRATE_AND_LOAD_EVENT and not payload:
-            payload = {"vars": dict(self.client_storage)}
-        return super()._event(name, payload, router_data)
-
-    async def open(self) -> None:
-        session_id = self.tab.session_id
-        await self.connect(session_url(session_id), {"session_id": session_id})
-        await self.wait_hydrated(HYDRATE_TIMEOUT_SECONDS)
-
-    async def report_presence(self, http: httpx.AsyncClient) -> None:
-        """What the page's script does every few seconds (its own HTTP request, not a Reflex event)."""
-        await asyncio.sleep(random.random() * PRESENCE_INTERVAL_SECONDS)
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                await http.post(f"/_ui/presence/{self.tab.session_id}", json={"token": self.token})
-            await asyncio.sleep(PRESENCE_INTERVAL_SECONDS)
-
-    def _on_update(self, _: ReflexClient, update: Update) -> None:
-        shared = update.delta.get(SHARED_STATE)
-        if not shared:
-            self.tab.record(update.received_at, update.wire_bytes, [], shared=False)
-            return
-        tail = shared.get(TAIL_VAR) or []
-        keys = [entry.get("key", "") for entry in tail]
-        foreign = (shared.get(SESSION_ID_VAR, self.tab.session_id) != self.tab.session_id
-                   or any(k.startswith("text:") and not k.startswith(f"text:{self.tab.label}-") for k in keys))
-        self.tab.record(update.received_at, update.wire_bytes, [entry.get("text", "") for entry in tail],
-                        foreign=foreign)
-
-
-class BaselineViewer:
-    """A plain websocket on the baseline server, counting wire bytes as ``ReflexClient`` does."""
-
-    def __init__(self, url: str, session_id: str, label: str) -> None:
-        self.url = url
-        self.tab = Tab(session_id, label)
-        self._ws: _CountingConnection | None = None
-        self._reader: asyncio.Task[None] | None = None
-
-    async def open(self) -> None:
-        self._ws = await connect(self.url, create_connection=_CountingConnection, compression=None, max_size=None)
-        self._reader = asyncio.create_task(self._read(self._ws))
-
-    async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
-        if self._ws is not None:
-            await self._ws.close()
-
-    async def _read(self, ws: _CountingConnection) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            async for message in ws:
-                received_at, wire_bytes = ws.message_meta.popleft()
-                text = message if isinstance(message, str) else message.decode()
-                self.tab.record(received_at, wire_bytes, [text])
-
-
-async def serve_baseline(port: int) -> None:
-    """The baseline server: ``/bridge/<key>`` frames go, as they are, to every ``/view/<key>``."""
-    viewers: dict[str, set[ServerConnection]] = defaultdict(set)
-
-    async def handler(ws: ServerConnection) -> None:
-        kind, _, key = (ws.request.path if ws.request else "").strip("/").partition("/")
-        if kind == "view":
-            viewers[key].add(ws)
-            try:
-                await ws.wait_closed()
-            finally:
-                viewers[key].discard(ws)
-            return
-        async for frame in ws:
-            broadcast(viewers[key], frame)
-
-    async with serve(handler, "127.0.0.1", port, max_size=None):
-        await asyncio.get_running_loop().create_future()
-
-
 # ---------------------------------------------------------------- phases
 
 
@@ -604,7 +352,7 @@ async def _quiet(tabs: list[Tab]) -> None:
 
 @contextlib.asynccontextmanager
 async def opened_viewers(system: System, http: httpx.AsyncClient, session_ids: list[str], labels: dict[str, str],
-                         per_session: int) -> AsyncIterator[list[Viewer]]:
+                         per_session: int, *, presence: bool = True) -> AsyncIterator[list[Viewer]]:
     viewers = [Viewer(system.base_url, sid, labels[sid], person) for sid in session_ids
                for person in range(per_session)]
     gate = asyncio.Semaphore(JOIN_CONCURRENCY)
@@ -613,15 +361,16 @@ async def opened_viewers(system: System, http: httpx.AsyncClient, session_ids: l
         async with gate:
             await viewer.open()
 
-    presence: list[asyncio.Task[None]] = []
+    reports: list[asyncio.Task[None]] = []
     try:
         await asyncio.gather(*(open_one(v) for v in viewers))
-        presence = [asyncio.create_task(v.report_presence(http)) for v in viewers]
+        if presence:
+            reports = [asyncio.create_task(v.report_presence(http)) for v in viewers]
         yield viewers
     finally:
-        for task in presence:
+        for task in reports:
             task.cancel()
-        await asyncio.gather(*presence, return_exceptions=True)
+        await asyncio.gather(*reports, return_exceptions=True)
         for viewer in viewers:
             with contextlib.suppress(Exception):
                 await viewer.close()
@@ -643,7 +392,8 @@ async def system_phases(args: argparse.Namespace, system: System, repo: Path) ->
         bridges = await connect_bridges(system, session_ids)
         labels = {sid: b.label for sid, b in zip(session_ids, bridges, strict=True)}
         try:
-            async with opened_viewers(system, http, session_ids, labels, args.viewers) as viewers:
+            async with opened_viewers(system, http, session_ids, labels, args.viewers,
+                                      presence=not args.no_presence) as viewers:
                 print(f"  {len(viewers)} viewers on {len(session_ids)} sessions; streaming {args.seconds:g} s",
                       flush=True)
                 tabs = _tabs_by_session(viewers)
@@ -679,7 +429,8 @@ async def history_phase(args: argparse.Namespace, system: System, http: httpx.As
         existing = await stored_events(http, [session_id])
         await prefill(system.database_url, session_id, max(0, history - existing))
         length = await stored_events(http, [session_id])
-        async with opened_viewers(system, http, [session_id], {session_id: bridge.label}, args.viewers) as viewers:
+        async with opened_viewers(system, http, [session_id], {session_id: bridge.label}, args.viewers,
+                                  presence=not args.no_presence) as viewers:
             tabs = _tabs_by_session(viewers)
             await _quiet(tabs[session_id])
             join = statistics.mean(sum(s.wire_bytes for s in v.tab.of("join")) for v in viewers)
@@ -694,7 +445,7 @@ async def history_phase(args: argparse.Namespace, system: System, http: httpx.As
 
 async def baseline_phase(args: argparse.Namespace) -> StreamResult:
     port = _free_port()
-    server = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.fanout", "--serve-baseline", str(port),
+    server = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.fanout_peers", str(port),
                                                   cwd=REPO_ROOT, start_new_session=True)
     bridges: list[SyntheticBridge] = []
     viewers: list[BaselineViewer] = []
@@ -854,16 +605,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--history-events", type=int, default=50)
     parser.add_argument("--history-rate", type=float, default=4.0)
     parser.add_argument("--database-url", help="PostgreSQL server (a throwaway database is made beside it)")
+    parser.add_argument("--no-presence", action="store_true",
+                        help="viewers do not report presence (the page's script does, every 5 s)")
     parser.add_argument("--skip-system", action="store_true")
     parser.add_argument("--skip-baseline", action="store_true")
-    parser.add_argument("--serve-baseline", type=int, metavar="PORT", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
-    arguments = _parse(sys.argv[1:])
-    if arguments.serve_baseline:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve_baseline(arguments.serve_baseline))
-        sys.exit(0)
-    sys.exit(asyncio.run(run(arguments)))
+    sys.exit(asyncio.run(run(_parse(sys.argv[1:]))))

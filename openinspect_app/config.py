@@ -31,7 +31,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OPENINSPECT_BRIDGE_PORT", "8765", "Port of the sandbox-bridge WebSocket server (0 = any free)."),
     Setting("OPENINSPECT_BRIDGE_PUBLIC_URL", None,
             "URL sandboxes use to reach the bridge server; default ws://<host>:<port>."),
+    Setting("OPENINSPECT_BACKGROUND_JOBS", "in_process",
+            "`in_process`: the web process also runs the background jobs (embedded default); "
+            "`off`: they run elsewhere (`python -m backend_jobs`, PostgreSQL required)."),
     Setting("OPENINSPECT_SANDBOX_BACKEND", "local", "Sandbox backend: `local` (processes on this machine)."),
+    Setting("OPENINSPECT_K8S_NAMESPACE", "openinspect-sandboxes", "Kubernetes backend: namespace of sandbox Jobs."),
+    Setting("OPENINSPECT_K8S_IMAGE", "openinspect/sandbox:0.1.0", "Kubernetes backend: the sandbox image."),
+    Setting("OPENINSPECT_K8S_KUBECONFIG", None,
+            "Kubernetes backend: kubeconfig file; default the in-cluster service account."),
+    Setting("OPENINSPECT_K8S_RUNTIME_CLASS", None, "Kubernetes backend: `runtimeClassName` (e.g. `gvisor`)."),
+    Setting("OPENINSPECT_K8S_CPU", "500m/2", "Kubernetes backend: sandbox CPU as `request/limit`."),
+    Setting("OPENINSPECT_K8S_MEMORY", "1Gi/4Gi", "Kubernetes backend: sandbox memory as `request/limit`."),
+    Setting("OPENINSPECT_K8S_TTL_AFTER_FINISHED_SECONDS", "300",
+            "Kubernetes backend: finished sandbox Jobs are deleted after this long."),
+    Setting("OPENINSPECT_SANDBOX_MAX_LIFETIME_SECONDS", "14400",
+            "Longest a sandbox may live (Kubernetes: the Job's activeDeadlineSeconds)."),
     Setting("OPENINSPECT_OPENCODE_BIN", None,
             "Path of the `opencode` binary; default the pinned copy in node_modules/, else PATH."),
     Setting("OPENINSPECT_MODEL", "openinspect/scripted",
@@ -69,6 +83,13 @@ def _opencode_default() -> str:
     return shutil.which("opencode") or str(pinned)
 
 
+def _request_limit(name: str, value: str | None) -> str:
+    parts = (value or "").split("/")
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError(f"{name} must look like request/limit (e.g. 500m/2), got {value!r}")
+    return value  # type: ignore[return-value]
+
+
 def normalise_database_url(url: str) -> str:
     """Accept the usual spellings and pick the async drivers this project pins."""
     if url.startswith(("postgres://", "postgresql://")):
@@ -85,7 +106,16 @@ class Settings:
     bridge_host: str
     bridge_port: int
     bridge_public_url: str | None
+    background_jobs_in_process: bool
     sandbox_backend: str
+    k8s_namespace: str
+    k8s_image: str
+    k8s_kubeconfig: str | None
+    k8s_runtime_class: str | None
+    k8s_cpu: str
+    k8s_memory: str
+    k8s_ttl_after_finished_seconds: int
+    sandbox_max_lifetime_seconds: int
     opencode_bin: str
     model: str
     provider_kind: str
@@ -125,6 +155,9 @@ class Settings:
         if provider_kind not in ("openai_compatible", "anthropic"):
             raise ConfigError(f"OPENINSPECT_PROVIDER_KIND must be openai_compatible or anthropic, "
                               f"got {provider_kind!r}")
+        jobs = get("OPENINSPECT_BACKGROUND_JOBS")
+        if jobs not in ("in_process", "off"):
+            raise ConfigError(f"OPENINSPECT_BACKGROUND_JOBS must be in_process or off, got {jobs!r}")
         model = get("OPENINSPECT_MODEL") or ""
         if "/" not in model:
             raise ConfigError(f"OPENINSPECT_MODEL must look like provider/model, got {model!r}")
@@ -134,7 +167,16 @@ class Settings:
             bridge_host=get("OPENINSPECT_BRIDGE_HOST"),
             bridge_port=int(number("OPENINSPECT_BRIDGE_PORT", int)),
             bridge_public_url=get("OPENINSPECT_BRIDGE_PUBLIC_URL"),
+            background_jobs_in_process=jobs == "in_process",
             sandbox_backend=get("OPENINSPECT_SANDBOX_BACKEND"),
+            k8s_namespace=get("OPENINSPECT_K8S_NAMESPACE"),
+            k8s_image=get("OPENINSPECT_K8S_IMAGE"),
+            k8s_kubeconfig=get("OPENINSPECT_K8S_KUBECONFIG"),
+            k8s_runtime_class=get("OPENINSPECT_K8S_RUNTIME_CLASS"),
+            k8s_cpu=_request_limit("OPENINSPECT_K8S_CPU", get("OPENINSPECT_K8S_CPU")),
+            k8s_memory=_request_limit("OPENINSPECT_K8S_MEMORY", get("OPENINSPECT_K8S_MEMORY")),
+            k8s_ttl_after_finished_seconds=int(number("OPENINSPECT_K8S_TTL_AFTER_FINISHED_SECONDS", int)),
+            sandbox_max_lifetime_seconds=int(number("OPENINSPECT_SANDBOX_MAX_LIFETIME_SECONDS", int)),
             opencode_bin=get("OPENINSPECT_OPENCODE_BIN") or _opencode_default(),
             model=model,
             provider_kind=provider_kind,

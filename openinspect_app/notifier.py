@@ -29,6 +29,10 @@ class Subscription:
             self._pending.add(session_id)
             self._wakeup.set()
 
+    def poke(self) -> None:
+        """Wake the waiter without a change (it has something else to look at)."""
+        self._wakeup.set()
+
     async def wait(self, timeout_seconds: float | None = None) -> set[str]:
         """Return the sessions changed since the last call (empty on timeout)."""
         if not self._pending:
@@ -44,6 +48,12 @@ class Subscription:
 class Notifier:
     def __init__(self) -> None:
         self._subscriptions: set[Subscription] = set()
+
+    async def start(self) -> None:
+        """Nothing to start in-process (see pg_notifier for the cross-process one)."""
+
+    async def close(self) -> None:
+        pass
 
     def publish(self, session_id: str, *, control: bool = True) -> None:
         """Say the session changed; ``control=False`` when only its timeline grew."""

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 BACKENDS: dict[str, str] = {
     "local": "backend_jobs.sandboxes.local:LocalSandboxBackend",
+    "kubernetes": "backend_jobs.sandboxes.kubernetes:KubernetesSandboxBackend",
     "manual": "backend_jobs.sandboxes.manual:ManualSandboxBackend",
 }
 

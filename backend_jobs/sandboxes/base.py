@@ -23,6 +23,8 @@ class Capabilities:
     persistent_workspace: bool = False
     # Processes of one sandbox cannot see another's files or processes.
     isolated: bool = False
+    # Sandboxes keep running when the control plane stops (their bridges reconnect).
+    outlives_control_plane: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,9 @@ class SandboxBackend(ABC):
     def from_settings(cls, settings: Settings) -> SandboxBackend:
         """Build the backend from the control plane's settings (its options live there)."""
 
+    async def start(self) -> None:  # noqa: B027 - optional hook; most backends need nothing
+        """Begin watching for sandbox endings (called once, before the first spawn)."""
+
     def on_exit(self, listener: ExitListener) -> None:
         """Register the one callback told about every sandbox that ends, for any reason."""
         self._exit_listener = listener
@@ -80,6 +85,7 @@ class SandboxBackend(ABC):
         """External ids of the sandboxes this backend is running now."""
 
     async def close(self) -> None:
-        """Stop every sandbox (the control plane is shutting down)."""
-        for external_id in await self.alive():
-            await self.stop(external_id)
+        """The control plane is shutting down: stop every sandbox that cannot outlive it."""
+        if not self.capabilities.outlives_control_plane:
+            for external_id in await self.alive():
+                await self.stop(external_id)

@@ -165,6 +165,8 @@ async def _sse(ctx: AppContext, session_id: str, after: int) -> AsyncIterator[st
                 after = event.sequence
             if len(events) == STREAM_BATCH:
                 continue
+            # Read again after a notification, and after every quiet interval too: a
+            # notification from another process can be lost (it is a hint, not data).
             if not await subscription.wait(STREAM_KEEPALIVE_SECONDS):
                 yield ": keepalive\n\n"
 

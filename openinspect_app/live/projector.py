@@ -27,6 +27,7 @@ from openinspect_app.context import AppContext
 from openinspect_app.live.presence import PresenceBook
 from openinspect_app.live.timeline_view import Entry, TimelineView
 from openinspect_app.models import Participant, User
+from openinspect_app.notifier import Subscription
 from openinspect_app.services import sessions, timeline
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ SLOT_SIZE = 16
 READ_BATCH = 1000
 PUSH_INTERVAL_SECONDS = 0.05  # coalesce bursts (tokens) into one update per viewer
 SWEEP_SECONDS = 2.0  # presence is re-judged this often
+REREAD_SECONDS = 15.0  # events are re-read this often even without a notification (they are hints)
+SUMMARY_EVENTS = frozenset({"session_status", "session_title", "session_archived", "session_restored"})
 LINGER_SECONDS = 60.0
 ARTIFACTS_SHOWN = 50  # keep a projection this long after its last viewer left
 
@@ -88,7 +91,9 @@ class Projection:
     view: TimelineView = dataclasses.field(default_factory=TimelineView)
     window: Window = dataclasses.field(default_factory=Window)
     task: asyncio.Task[None] | None = None
+    subscription: Subscription | None = None
     sent: dict[str, Any] = dataclasses.field(default_factory=dict)  # last value published per var
+    summary: dict[str, Any] = dataclasses.field(default_factory=dict)  # the session row's fields, as last read
     idle_since: float | None = None
 
 
@@ -121,8 +126,13 @@ class LiveSessions:
         return projection.view.entries[start:before_index]
 
     def presence_changed(self, session_id: str) -> None:
-        """Wake the session's projection (it re-reads presence; see ``watch`` on why not publish here)."""
-        self.context.notifier.publish(session_id, control=False)
+        """Wake the session's projection to publish presence (see ``watch`` on why not publish here).
+
+        Only a poke: presence lives in memory, so no database read follows.
+        """
+        projection = self._projections.get(session_id)
+        if projection is not None and projection.subscription is not None:
+            projection.subscription.poke()
 
     async def close(self) -> None:
         tasks = [p.task for p in self._projections.values() if p.task]
@@ -135,11 +145,17 @@ class LiveSessions:
         session_id = projection.session_id
         try:
             async with self.context.notifier.subscribe(session_id) as subscription:
+                projection.subscription = subscription
                 await self._load_participants(session_id)
                 await self._catch_up(projection, full=True)
+                last_read = self.presence.clock()
                 while True:
-                    woken = bool(await subscription.wait(SWEEP_SECONDS))
-                    await self._catch_up(projection, read_events=woken)
+                    changed = await subscription.wait(SWEEP_SECONDS)
+                    # Re-read now and then even unnotified: a notification from another process can be lost.
+                    read = bool(changed) or self.presence.clock() - last_read > REREAD_SECONDS
+                    if read:
+                        last_read = self.presence.clock()
+                    await self._catch_up(projection, read_events=read)
                     if self._should_stop(projection):
                         return
                     await asyncio.sleep(PUSH_INTERVAL_SECONDS)
@@ -160,29 +176,27 @@ class LiveSessions:
         return now - projection.idle_since > LINGER_SECONDS
 
     async def _catch_up(self, projection: Projection, *, full: bool = False, read_events: bool = True) -> None:
-        """Fold new events in and publish what changed (presence too)."""
+        """Fold new events in (when asked to read) and publish what changed, presence included."""
         view = projection.view
         out: dict[str, Any] = {}
         if read_events or full:
             changed: set[int] = set()
+            kinds: set[str] = set()
             async with self.context.db.session() as db:
                 while True:
                     events = await timeline.after(db, projection.session_id, view.last_sequence, READ_BATCH)
                     for event in events:
                         changed |= view.apply(event.sequence, event.type, event.data, event.message_id)
+                        kinds.add(event.type)
                     if len(events) < READ_BATCH:
                         break
-                summary = await sessions.summary(db, projection.session_id)
+                # The session row changes only with these events: a token need not re-read it.
+                if full or kinds & SUMMARY_EVENTS:
+                    projection.summary = _summary_fields(await sessions.summary(db, projection.session_id), view)
             out = projection.window.changes(view.entries, changed, full=full)
-            session = summary.session
-            out.update(
-                session_id=session.id, title=session.title or view.title or summary.repo.name,
-                repo=summary.repo.url, repo_name=summary.repo.name, branch=session.branch or "",
-                status=session.status, status_reason=session.status_reason or "",
-                archived=session.archived_at is not None, queue=view.queue(), entry_count=len(view.entries),
-                artifacts=[e for e in view.entries if e.kind == "artifact"][-ARTIFACTS_SHOWN:],
-                last_sequence=view.last_sequence, loaded=True,
-            )
+            out.update(projection.summary, queue=view.queue(), entry_count=len(view.entries),
+                       artifacts=view.artifacts(ARTIFACTS_SHOWN),
+                       last_sequence=view.last_sequence, loaded=True)
         out["participants"] = self.presence.snapshot(projection.session_id)
         # Only what differs from what viewers already have (Reflex sends every var that is set).
         fresh = {k: v for k, v in out.items() if full or k.startswith("slot_") or k == "tail"
@@ -200,3 +214,13 @@ class LiveSessions:
 
 
 _UNSET = object()
+
+
+def _summary_fields(summary: sessions.SessionSummary, view: TimelineView) -> dict[str, Any]:
+    session = summary.session
+    return {
+        "session_id": session.id, "title": session.title or view.title or summary.repo.name,
+        "repo": summary.repo.url, "repo_name": summary.repo.name, "branch": session.branch or "",
+        "status": session.status, "status_reason": session.status_reason or "",
+        "archived": session.archived_at is not None,
+    }

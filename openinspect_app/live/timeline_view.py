@@ -19,6 +19,7 @@ TOOL_INPUT_PREVIEW_CHARS = 2_000
 TOOL_OUTPUT_PREVIEW_CHARS = 4_000
 SCRIPT_OUTPUT_PREVIEW_CHARS = 8_000
 TEXT_MAX_CHARS = 100_000
+TEXT_CHUNK_CHARS = 1_500  # a streamed text entry longer than this continues in a new one
 
 STARTUP_STAGES = ("spawning", "syncing", "setup", "starting_agent", "ready")
 
@@ -62,6 +63,7 @@ class TimelineView:
     last_sequence: int = 0
     # Prompts not finished yet, in queue order (the running one first).
     pending: list[str] = field(default_factory=list)
+    artifact_indices: list[int] = field(default_factory=list)
 
     # ------------------------------------------------------------------ fold
 
@@ -83,6 +85,9 @@ class TimelineView:
             position = 0 if entry.status == "running" else (waiting := waiting + 1)
             rows.append(QueuedPrompt(message_id, position, entry.author, _preview(entry.text, 200), entry.status))
         return rows
+
+    def artifacts(self, last: int) -> list[Entry]:
+        return [self.entries[i] for i in self.artifact_indices[-last:]]
 
     def _add(self, entry: Entry) -> set[int]:
         self.index[entry.key] = len(self.entries)
@@ -190,8 +195,20 @@ class TimelineView:
         key = f"text:{data['part_id']}"
         if key not in self.index:
             return self._add(Entry(key=key, kind="text", seq=seq, message_id=message_id, text=data.get("text", "")))
-        entry = self.entries[self.index[key]]
-        return self._update(key, text=(entry.text + data.get("text", ""))[:TEXT_MAX_CHARS])
+        position = self.index[key]
+        entry = self.entries[position]
+        text = entry.text + data.get("text", "")
+        cut = _paragraph_break(text)
+        if cut is None:
+            return self._update(key, text=text[:TEXT_MAX_CHARS])
+        # A long answer continues in a new entry at a paragraph break, so that what a
+        # streamed token re-sends (the newest entry) stays small however long the answer.
+        entry.text = text[:cut]
+        chunk = sum(1 for e in self.entries if e.key.startswith(key + "#")) + 1
+        changed = {position} | self._add(Entry(key=f"{key}#{chunk}", kind="text", seq=seq, message_id=message_id,
+                                                text=text[cut:]))
+        self.index[key] = len(self.entries) - 1
+        return changed
 
     def _on_tool_call(self, seq: int, data: dict[str, Any], message_id: str) -> set[int]:
         key = f"tool:{data['call_id']}"
@@ -231,6 +248,7 @@ class TimelineView:
         details = data.get("data") or {}
         text = details.get("subject") or data.get("ref", "")
         author = details.get("author_name", "")
+        self.artifact_indices.append(len(self.entries))
         return self._add(Entry(key=f"event:{seq}", kind="artifact", seq=seq, message_id=message_id,
                                tool=data.get("kind", ""), text=text, author=author,
                                meta=(data.get("ref") or "")[:10]))
@@ -238,6 +256,16 @@ class TimelineView:
     def _on_session_title(self, seq: int, data: dict[str, Any], _: str) -> set[int]:
         self.title = data.get("title", "")
         return set()
+
+
+def _paragraph_break(text: str) -> int | None:
+    """Where a long streamed text may be split: after a blank line, outside a code fence."""
+    if len(text) < TEXT_CHUNK_CHARS:
+        return None
+    cut = text.rfind("\n\n", TEXT_CHUNK_CHARS // 2, len(text) - 2)  # something must follow the break
+    if cut == -1 or text.count("```", 0, cut) % 2:
+        return None
+    return cut + 2
 
 
 def _tool_title(data: dict[str, Any]) -> str:

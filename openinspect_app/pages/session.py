@@ -26,7 +26,7 @@ def header() -> rx.Component:
         rx.vstack(
             rx.hstack(
                 rx.link(rx.icon("arrow-left", size=16), href=SESSIONS),
-                rx.heading(SessionShared.title, size="5", class_name="session-title"),
+                rx.heading(SessionShared.title, size="5", id="session-title"),
                 align="center",
             ),
             rx.text(

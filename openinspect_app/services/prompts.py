@@ -208,6 +208,15 @@ async def finish(db: AsyncSession, message: Message, status: str, error: str | N
     return changed
 
 
+async def fail_queued(db: AsyncSession, session_id: str, reason: str) -> int:
+    """End every waiting prompt (its sandbox cannot come); returns how many."""
+    queued = (await db.exec(select(Message).where(Message.session_id == session_id,
+                                                  Message.status == "queued"))).all()
+    for message in queued:
+        await finish(db, message, "failed", f"not run: {reason}")
+    return len(queued)
+
+
 async def _transition(db: AsyncSession, message: Message, before: str, after: str, **values: object) -> bool:
     result = await db.exec(  # type: ignore[call-overload]
         sa.update(Message)

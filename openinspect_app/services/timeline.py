@@ -8,9 +8,11 @@ never get the same number and readers never see a hole that fills later.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -28,26 +30,35 @@ async def append(
     message_id: str | None = None,
     sandbox_id: str | None = None,
     sandbox_seq: int | None = None,
-) -> Event:
+) -> int:
+    """Add an event at the end of the session's timeline; return its sequence.
+
+    Two Core statements, no ORM bookkeeping: this runs for every streamed token.
+    """
+    now = utcnow()
     result = await db.exec(  # type: ignore[call-overload]
         sa.update(Session)
         .where(col(Session.id) == session_id)
-        .values(last_event_seq=Session.last_event_seq + 1, last_activity_at=utcnow())
+        .values(last_event_seq=Session.last_event_seq + 1, last_activity_at=now)
         .returning(Session.last_event_seq)
+        .execution_options(synchronize_session=False)
     )
     sequence = result.scalar_one()
-    event = Event(
-        session_id=session_id,
-        sequence=sequence,
-        type=type,
-        data=data,
-        message_id=message_id,
-        sandbox_id=sandbox_id,
-        sandbox_seq=sandbox_seq,
+    await db.exec(  # type: ignore[call-overload]
+        sa.insert(Event).values(session_id=session_id, sequence=sequence, type=type, data=data,
+                                message_id=message_id, sandbox_id=sandbox_id, sandbox_seq=sandbox_seq,
+                                created_at=now)
     )
-    db.add(event)
-    await db.flush()
-    return event
+    _refresh_loaded_session(db, session_id, sequence, now)
+    return sequence
+
+
+def _refresh_loaded_session(db: AsyncSession, session_id: str, sequence: int, now: datetime) -> None:
+    """Keep a Session row this transaction already loaded in step with the UPDATE above."""
+    for obj in db.identity_map.values():
+        if isinstance(obj, Session) and obj.id == session_id:
+            set_committed_value(obj, "last_event_seq", sequence)
+            set_committed_value(obj, "last_activity_at", now)
 
 
 async def after(db: AsyncSession, session_id: str, after_sequence: int = 0, limit: int = MAX_PAGE) -> list[Event]:

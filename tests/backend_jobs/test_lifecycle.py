@@ -10,7 +10,8 @@ from openinspect_app import protocol as p
 
 def view(**overrides: object) -> lc.SessionView:
     base = dict(archived=False, has_live_sandbox=True, sandbox_ready=True, ever_had_sandbox=True,
-                warm_requested=False, running_message_id=None, stop_pending=False, oldest_queued_id=None)
+                warm_requested=False, breaker_open=False, running_message_id=None, stop_pending=False,
+                oldest_queued_id=None)
     base.update(overrides)
     return lc.SessionView(**base)  # type: ignore[arg-type]
 
@@ -109,3 +110,12 @@ def test_staleness() -> None:
 def test_idleness(ready: bool, work: bool, seconds: float, timeout: float, expected: bool) -> None:
     assert lc.is_idle(sandbox_ready=ready, has_work=work, seconds_since_activity=seconds,
                       idle_timeout_seconds=timeout) is expected
+
+
+def test_the_circuit_breaker_refuses_to_spawn_after_three_quick_failures() -> None:
+    assert lc.breaker_open([10, 100, 299])
+    assert not lc.breaker_open([10, 100])
+    assert not lc.breaker_open([10, 100, 301])  # one fell out of the five-minute window
+    stopped = dict(has_live_sandbox=False, sandbox_ready=False)
+    assert lc.decide(view(**stopped, oldest_queued_id="m1", breaker_open=True)) == [lc.RefuseSpawn()]
+    assert lc.decide(view(**stopped, breaker_open=True)) == []  # nobody waiting: nothing to refuse

@@ -43,7 +43,7 @@ def test_new_session_from_the_sessions_page(people, web_system: WebSystem) -> No
     page.fill("#new-prompt", "#script text text=hello-from-the-form")
     page.click("#new-submit")
     expect(page).to_have_url(re.compile(r"/sessions/[0-9a-f]{32}$"))
-    expect(page.locator(".session-title")).to_have_text("From the form")
+    expect(page.locator("#session-title")).to_have_text("From the form")
     expect(prompt_entry(page, "hello-from-the-form").locator(".entry-status")).to_have_text("completed")
     page.goto(web_system.base_url + "/")
     expect(page.locator(".session-row", has_text="From the form")).to_be_visible()

@@ -156,3 +156,23 @@ async def test_killing_the_agent_mid_turn_fails_that_prompt_and_the_next_one_run
     assert errors and not any(e["data"]["fatal"] for e in errors)
     await run_ok(s, session["id"], "after-crash")
 
+
+
+async def test_three_quick_failures_open_the_circuit_breaker(running_system: RunningSystem, tmp_path: Path) -> None:
+    s = running_system
+    repo = make_repo(tmp_path / "always-fails", {
+        "README.md": "x\n", ".openinspect/start.sh": "#!/bin/bash\necho 'no database'\nexit 9\n"})
+    session = await s.create_session(repo)
+    await s.wait_for_status(session["id"], "failed")  # failure 1: the sandbox started with the session
+    for attempt in (2, 3):
+        message = await s.prompt(session["id"], f"#script text text=attempt-{attempt}")
+        finished = await s.wait_for_prompt_end(session["id"], message["id"])
+        assert finished["data"]["status"] == "failed" and "exit" in finished["data"]["error"]
+    refused = await s.prompt(session["id"], "#script text text=attempt-4")
+    finished = await s.wait_for_prompt_end(session["id"], refused["id"])
+    timeline = "\n".join(f"{e['sequence']} {e['type']} {str(e['data'])[:150]}" for e in await s.events(session["id"]))
+    assert "circuit breaker open: 3 sandboxes failed" in finished["data"]["error"], timeline
+    events = await s.events(session["id"])
+    assert [e["type"] for e in events].count("sandbox_spawning") == 3  # no fourth sandbox
+    state = (await s.client.get(f"/api/sessions/{session['id']}")).json()
+    assert state["status"] == "failed" and state["status_reason"].startswith("circuit breaker open")

@@ -40,7 +40,7 @@ def test_bad_values_name_the_setting(env: dict[str, str], message: str) -> None:
 
 def test_every_setting_is_in_the_readme_table() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
-    documented = set(re.findall(r"^\| `(OPENINSPECT_[A-Z_]+)` \|", readme, flags=re.MULTILINE))
+    documented = set(re.findall(r"^\| `(OPENINSPECT_[A-Z0-9_]+)` \|", readme, flags=re.MULTILINE))
     control_plane = {s.env for s in SETTINGS}
     assert control_plane <= documented, control_plane - documented
     # Settings the sandbox gets from the control plane are not the operator's business, except the shared ones.

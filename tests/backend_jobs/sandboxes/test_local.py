@@ -39,7 +39,7 @@ def processes_of(sandbox_id: str) -> list[psutil.Process]:
     return found
 
 
-async def wait_until(predicate, timeout_seconds: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+async def wait_until(predicate, timeout_seconds: float = 30.0) -> None:  # type: ignore[no-untyped-def]
     async with asyncio.timeout(timeout_seconds):
         while not predicate():
             await asyncio.sleep(0.05)

@@ -116,3 +116,26 @@ def test_the_window_slides_and_what_is_sent_does_not_grow_with_history() -> None
             assert out["window_start"] == window.first_page * SLOT_SIZE
     shown = SLOT_SIZE * SLOT_COUNT
     assert window.first_page * SLOT_SIZE >= len(items) - 1 - shown
+
+
+def test_a_long_answer_continues_in_new_entries_at_paragraph_breaks() -> None:
+    view = TimelineView()
+    view.apply(1, "prompt_queued", {"author": ADA, "content": "x"}, "m1")
+    paragraph = "word " * 60 + "\n\n"  # ~300 characters
+    seq = 2
+    for _ in range(20):
+        for piece in (paragraph[:150], paragraph[150:]):
+            view.apply(seq, "token", {"part_id": "p", "text": piece}, "m1")
+            seq += 1
+    texts = [e for e in view.entries if e.kind == "text"]
+    assert len(texts) > 3
+    assert "".join(e.text for e in texts) == paragraph * 20  # nothing lost or doubled at the cuts
+    assert all(len(e.text) < 2 * 1_500 for e in texts)
+    # A code block is never cut in the middle, even where it has blank lines.
+    view2 = TimelineView()
+    code = "```\n" + ("line\n\n" * 400) + "```\n\nafter the code\n\nmore"
+    view2.apply(1, "token", {"part_id": "q", "text": code[:1000]}, "m")
+    view2.apply(2, "token", {"part_id": "q", "text": code[1000:]}, "m")
+    assert len(view2.entries) == 2
+    assert view2.entries[0].text.count("```") == 2  # the whole fence, opening and closing
+    assert "".join(e.text for e in view2.entries) == code
