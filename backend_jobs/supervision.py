@@ -212,7 +212,11 @@ class Supervisor:
 
     async def recover(self) -> None:
         """After a restart: sandboxes the database thinks are live but the backend does not run."""
-        alive = await self.backend.alive()
+        try:
+            alive = await self.backend.alive()
+        except Exception as error:  # e.g. the backend may not list its sandboxes: say so, keep running
+            log.error("supervisor.recover_failed", extra={"error": str(error)[:500]})
+            return
         async with self.db.session() as db:
             rows = (await db.exec(select(Sandbox).where(col(Sandbox.status).in_(
                 (*LIVE_SANDBOX_STATUSES, "stopping"))))).all()

@@ -34,7 +34,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OPENINSPECT_BACKGROUND_JOBS", "in_process",
             "`in_process`: the web process also runs the background jobs (embedded default); "
             "`off`: they run elsewhere (`python -m backend_jobs`, PostgreSQL required)."),
-    Setting("OPENINSPECT_SANDBOX_BACKEND", "local", "Sandbox backend: `local` (processes on this machine)."),
+    Setting("OPENINSPECT_SANDBOX_BACKEND", "local",
+            "Sandbox backend: `local` (processes here), `kubernetes` (Jobs) or `manual` (started by hand)."),
     Setting("OPENINSPECT_K8S_NAMESPACE", "openinspect-sandboxes", "Kubernetes backend: namespace of sandbox Jobs."),
     Setting("OPENINSPECT_K8S_IMAGE", "openinspect/sandbox:0.1.0", "Kubernetes backend: the sandbox image."),
     Setting("OPENINSPECT_K8S_KUBECONFIG", None,

@@ -19,6 +19,9 @@ import pytest
 from openinspect_app.db import Database
 from tests.fakes.scripted_model import ScriptedModel
 
+# One real Kubernetes test cluster for the whole run, whichever directory asks for it.
+pytest_plugins = ["tests.support.kube.fixtures"]
+
 POSTGRES_ADMIN_URL = os.environ.get("OPENINSPECT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 
 log = logging.getLogger(__name__)
 
-WATCH_TIMEOUT_SECONDS = 60  # the server ends a watch after this; we start the next one at once
+WATCH_TIMEOUT_SECONDS = 10  # the server ends a watch after this; the next starts at once (and stop() waits no longer)
 RETRY_SECONDS = 1.0
 
 OnEvent = Callable[[str, dict[str, Any]], None]  # (ADDED|MODIFIED|DELETED|SYNC, object)

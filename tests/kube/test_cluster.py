@@ -339,3 +339,43 @@ def test_deleting_a_batch_v1_job_without_a_policy_orphans_its_pods(
     wait_until(lambda: gone(batch.read_namespaced_job, "orphaning", kube_namespace), "the job to be deleted")
     (pod,) = job_pods(core, kube_namespace, "orphaning")
     assert not pod.metadata.owner_references
+
+
+def test_a_service_account_token_carries_its_roles(
+    kube_cluster: TestCluster, kube_api: client.ApiClient, kube_namespace: str
+) -> None:
+    """Tokens signed by the cluster's service-account key are verified; RBAC applies to them."""
+    core, rbac = client.CoreV1Api(kube_api), client.RbacAuthorizationV1Api(kube_api)
+    core.create_namespaced_service_account(kube_namespace, {"metadata": {"name": "reader"}})
+    rbac.create_namespaced_role(
+        kube_namespace,
+        {"metadata": {"name": "pods"}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]},
+    )
+    rbac.create_namespaced_role_binding(
+        kube_namespace,
+        {
+            "metadata": {"name": "reader-pods"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pods"},
+            "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": kube_namespace}],
+        },
+    )
+    token = kube_cluster.service_account_token(kube_namespace, "reader")
+    with kube_cluster.api_client(token) as api_client:
+        as_reader = client.CoreV1Api(api_client)
+        assert as_reader.list_namespaced_pod(kube_namespace).items == []
+        with pytest.raises(ApiException) as raised:
+            as_reader.list_namespaced_secret(kube_namespace)
+    assert raised.value.status == 403
+    assert f"system:serviceaccount:{kube_namespace}:reader" in json.loads(raised.value.body)["message"]
+
+
+def test_args_alone_run_as_the_command(kube_api: client.ApiClient, kube_namespace: str) -> None:
+    """No `command`: the image's ENTRYPOINT is taken to be an init (tini) that runs `args`."""
+    batch = client.BatchV1Api(kube_api)
+    manifest = job_manifest("args", [])
+    del manifest["spec"]["template"]["spec"]["containers"][0]["command"]
+    manifest["spec"]["template"]["spec"]["containers"][0]["args"] = ["python", "-c", "print('ok')"]
+    batch.create_namespaced_job(kube_namespace, manifest)
+    assert (
+        wait_until(lambda: job_condition(batch, kube_namespace, "args"), "job done", JOB_TIMEOUT_SECONDS) == "Complete"
+    )

@@ -18,6 +18,7 @@ removes the temp dir (also at interpreter exit, should a test run forget).
 from __future__ import annotations
 
 import atexit
+import base64
 import json
 import secrets
 import shutil
@@ -117,6 +118,7 @@ class TestCluster:
         self._workdir: Path | None = None
         self._pki: ClusterPki | None = None
         self._api_port = 0
+        self._etcd_url = ""
         self.start_seconds: float | None = None
 
     # --- what tests use -------------------------------------------------------------------
@@ -178,6 +180,22 @@ class TestCluster:
         config.api_key_prefix = {"BearerToken": "Bearer"}
         return kubernetes.client.ApiClient(config)
 
+    def service_account_token(self, namespace: str, name: str, timeout_seconds: float = 30.0) -> str:
+        """The token of ServiceAccount ``namespace/name`` (1.20: a Secret the token controller fills),
+        waiting for it; use it with :meth:`api_client` to act with that account's RBAC."""
+        path = f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}"
+        deadline = time.monotonic() + timeout_seconds
+        while time.monotonic() < deadline:
+            account = _http_json(f"{self.api_url}{path}", self.admin_token, self.ca_file) or {}
+            for ref in account.get("secrets") or []:
+                secret_path = f"/api/v1/namespaces/{namespace}/secrets/{ref['name']}"
+                secret = _http_json(f"{self.api_url}{secret_path}", self.admin_token, self.ca_file) or {}
+                token = (secret.get("data") or {}).get("token")
+                if secret.get("type") == "kubernetes.io/service-account-token" and token:
+                    return base64.b64decode(token).decode()
+            time.sleep(POLL_INTERVAL_SECONDS)
+        raise TimeoutError(f"no token for service account {namespace}/{name} within {timeout_seconds:.0f}s")
+
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True, user: str = "admin"
     ) -> subprocess.CompletedProcess[str]:
@@ -189,6 +207,12 @@ class TestCluster:
         if check and result.returncode != 0:
             raise RuntimeError(f"kubectl {' '.join(args)} exited {result.returncode}:\n{result.stderr}{result.stdout}")
         return result
+
+    def compact_etcd(self) -> None:
+        """Compact etcd's history up to now: watches from an older resourceVersion get 410 Gone."""
+        status = _post_json(f"{self._etcd_url}/v3/kv/range", {"key": "AA=="})  # any key: the header has the revision
+        revision = int(status["header"]["revision"])
+        _post_json(f"{self._etcd_url}/v3/kv/compaction", {"revision": revision, "physical": True})
 
     def log_tail(self, component: str) -> str:
         """The end of one component's log (``etcd``, ``kube-apiserver``, ...)."""
@@ -279,8 +303,12 @@ class TestCluster:
                 f"--feature-gates={FEATURE_GATES}",
                 "--allow-privileged=true",
                 "--profiling=false",
+                # ConfigMaps bypass the watch cache, so a watch from a compacted revision gets a
+                # real 410 Gone from etcd (see compact_etcd): how watch re-listing is tested.
+                "--watch-cache-sizes=configmaps#0",
             ],
         )
+        self._etcd_url = f"http://127.0.0.1:{etcd_port}"
         # The controller manager and scheduler wait for the API server themselves: start them now.
         controller_manager_port = free_port()
         controller_manager = self._launch(
@@ -359,6 +387,13 @@ def _http_json(url: str, token: str | None = None, ca_file: Path | None = None) 
         return json.loads(data)
     except ValueError:
         return {"text": data.decode(errors="replace")}
+
+
+def _post_json(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
 
 
 def _http_ok(url: str, token: str | None = None, ca_file: Path | None = None) -> bool:

@@ -23,6 +23,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from tests.conftest import REPO_ROOT
 from tests.support.kube.cluster import TestCluster
 from tests.support.kube.components import binaries_cached, kube_binaries
 from tests.support.kube.kubelet import StandInKubelet
@@ -64,8 +65,10 @@ def kube_api(kube_cluster: TestCluster) -> Iterator[client.ApiClient]:
 @pytest.fixture(scope="session")
 def stand_in_kubelet(kube_cluster: TestCluster) -> Iterator[StandInKubelet]:
     api_client = kube_cluster.api_client(kube_cluster.node_token)
+    # What the sandbox image's ENV provides (sandbox/Dockerfile): its runtime on PYTHONPATH.
+    image_env = {"PYTHONPATH": str(REPO_ROOT)}
     try:
-        with StandInKubelet(api_client, kube_cluster.node_name) as kubelet:
+        with StandInKubelet(api_client, kube_cluster.node_name, extra_env=image_env) as kubelet:
             yield kubelet
     finally:
         api_client.close()

@@ -186,8 +186,8 @@ class PodRunner:
                 kinds = sorted(set(volume) - {"name"})
                 return f"volume {volume['name']}: {kinds} not supported by the stand-in kubelet ({SUPPORTED_VOLUMES})"
         for container in self._containers:
-            if not container.spec.get("command"):
-                return f"container {container.name}: the stand-in kubelet runs `command` (it cannot run an image)"
+            if not (container.spec.get("command") or container.spec.get("args")):
+                return f"container {container.name}: no command or args (the stand-in kubelet cannot run an image)"
         return ""
 
     def _fail_image_pull(self, unpullable: list[_Container]) -> None:
@@ -273,7 +273,7 @@ class PodRunner:
         env.setdefault("HOME", str(self._dir / "home"))
         argv = [
             podspec.map_mount_paths(podspec.expand_references(arg, container.env), mounts)
-            for arg in [*spec["command"], *(spec.get("args") or [])]
+            for arg in podspec.container_argv(spec)
         ]
         workdir = podspec.map_mount_paths(spec.get("workingDir", ""), mounts) if spec.get("workingDir") else ""
         if not workdir or not Path(workdir).is_dir():

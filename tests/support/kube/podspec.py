@@ -1,6 +1,7 @@
 """What the stand-in kubelet decides from a Pod's spec, as pure functions (no API, no processes).
 
-- which images cannot be "pulled" (:func:`image_unpullable`);
+- which images cannot be "pulled" (:func:`image_unpullable`), and what runs (:func:`container_argv`:
+  ``command`` + ``args``, or ``args`` alone when the image's ENTRYPOINT would be an init like tini);
 - a container's environment: ``envFrom`` then ``env`` in order, ``$(VAR)`` references expanded
   as kubelet does, values from Secrets, ConfigMaps and a few ``fieldRef`` paths
   (:func:`resolve_environment`; the objects are looked up through a callback that may raise
@@ -65,6 +66,12 @@ def map_mount_paths(value: str, mounts: Mapping[str, str]) -> str:
         if value == root or value.startswith(root + "/"):
             return mounts[mount_path] + value[len(root) :]
     return value
+
+
+def container_argv(container: Json) -> list[str]:
+    """``command`` + ``args``; with no ``command``, ``args`` alone: the image's ENTRYPOINT is taken
+    to be an init that runs its arguments (tini, as in the sandbox image)."""
+    return [*(container.get("command") or []), *(container.get("args") or [])]
 
 
 def decode_secret_data(secret: Json) -> dict[str, str]:
