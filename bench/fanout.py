@@ -52,7 +52,6 @@ import platform
 import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -72,6 +71,7 @@ from openinspect_app import protocol as p
 from openinspect_app.config import normalise_database_url
 from openinspect_app.db import Database
 from openinspect_app.services import timeline
+from tests.support.system import run_command
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_SECONDS = 600  # scripts/run compiles the frontend on a cold checkout
@@ -168,41 +168,13 @@ def throwaway_database(url: str | None) -> Iterator[str | None]:
 @contextlib.contextmanager
 def running_system(root: Path, database_url: str | None) -> Iterator[System]:
     """``scripts/run`` in production mode with the manual backend; stopped (its process group) on exit."""
-    port = _free_port()
-    data_dir = root / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENINSPECT_")}
-    env.update(OPENINSPECT_WEB_PORT=str(port), OPENINSPECT_BRIDGE_PORT=str(_free_port()),
-               OPENINSPECT_DATA_DIR=str(data_dir), OPENINSPECT_SANDBOX_BACKEND="manual",
-               OPENINSPECT_PROVIDER_BASE_URL=UNUSED_PROVIDER_URL)
+    env = {"OPENINSPECT_SANDBOX_BACKEND": "manual", "OPENINSPECT_PROVIDER_BASE_URL": UNUSED_PROVIDER_URL}
     if database_url:
         env["OPENINSPECT_DATABASE_URL"] = database_url
-    log = root / "run.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen([str(REPO_ROOT / "scripts" / "run")], cwd=root, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"scripts/run exited:\n{log.read_text()[-3000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base_url}/api/health", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"not up in {START_TIMEOUT_SECONDS} s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+    with run_command(root, env, start_timeout_seconds=START_TIMEOUT_SECONDS) as started:
+        data_dir = root / "data"
         url = normalise_database_url(database_url or f"sqlite:///{data_dir.resolve() / 'openinspect.db'}")
-        yield System(base_url, data_dir, url, process.pid)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        yield System(started.base_url, data_dir, url, started.process.pid)
 
 
 async def create_session(http: httpx.AsyncClient, repo: Path, title: str) -> str:

@@ -64,6 +64,7 @@ from sandbox.harness.opencode_events import TurnTranslator, sse_events
 from sandbox.harness.opencode_process import AgentProcess
 from tests.fakes.scripted_model import ScriptedModel
 from tests.support.http import serve_http
+from tests.support.system import make_repo
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RUNS = 5
@@ -81,8 +82,6 @@ REPO_FILES = {
     "README.md": "# Benchmark project\n",
     ".openinspect/setup.sh": "#!/bin/bash\necho 'setup says hello'\n",
 }
-REPO_IDENTITY = {"GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
-                 "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
 # Events of a turn that come from the agent (the session title is a side request, not the turn).
 TURN_EVENT_TYPES = frozenset({"step_start", "token", "tool_call", "tool_result", "step_finish", "error"})
 
@@ -599,21 +598,6 @@ async def baseline_prompt(client: httpx.AsyncClient, stream: StreamRecorder, ses
 # --------------------------------------------------------------------------
 
 
-def make_repo(path: Path) -> Path:
-    path.mkdir(parents=True)
-    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
-    for name, content in REPO_FILES.items():
-        file = path / name
-        file.parent.mkdir(parents=True, exist_ok=True)
-        file.write_text(content)
-        if name.endswith(".sh"):
-            file.chmod(0o755)
-    subprocess.run(["git", "-C", str(path), "add", "-A"], check=True)
-    subprocess.run(["git", "-C", str(path), "commit", "-q", "-m", "initial"], check=True,
-                   env={**os.environ, **REPO_IDENTITY})
-    return path
-
-
 @contextlib.contextmanager
 def database(url: str | None, tmp: Path) -> Iterator[tuple[str, str]]:
     """(SQLAlchemy URL, description) of the database to use; a PostgreSQL one is made and dropped here."""
@@ -769,7 +753,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="oi-bench-", ignore_cleanup_errors=True) as tmp_name:
         tmp = Path(tmp_name)
         machine = machine_description()
-        repo = make_repo(tmp / "project")
+        repo = make_repo(tmp / "project", REPO_FILES)
         python_ref = python_start_reference()
         with database(args.database_url, tmp) as (database_url, description), ScriptedModel() as model:
             try:

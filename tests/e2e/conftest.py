@@ -7,9 +7,6 @@ Screenshots go to ``test-artifacts/screenshots/`` (kept by CI as artifacts).
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expec
 
 from tests.conftest import REPO_ROOT
 from tests.fakes.scripted_model import ScriptContext, ScriptedModel, TextReply, ToolCallSpec, ToolReply
-from tests.integration.conftest import make_repo
-from tests.support.http import free_port
+from tests.support.system import make_repo, run_command
 
 CHROMIUM = os.environ.get("OPENINSPECT_TEST_CHROMIUM", "/usr/bin/chromium")
 # Offline machine: no background services, no component updates (they would try the internet).
@@ -65,36 +61,9 @@ def web_system(tmp_path_factory: pytest.TempPathFactory, scripted_model: Scripte
     root = tmp_path_factory.mktemp("e2e")
     repo = make_repo(root / "webapp", {"README.md": "# Web app\n",
                                        ".openinspect/setup.sh": "#!/bin/bash\necho 'installing'\n"})
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENINSPECT_")}
-    env.update(OPENINSPECT_WEB_PORT=str(port), OPENINSPECT_BRIDGE_PORT=str(free_port()),
-               OPENINSPECT_DATA_DIR=str(root / "data"), OPENINSPECT_PROVIDER_BASE_URL=scripted_model.base_url,
-               OPENINSPECT_HEARTBEAT_INTERVAL_SECONDS="5")
-    log = root / "run.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen([str(REPO_ROOT / "scripts" / "run")], cwd=root, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_SECONDS
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"scripts/run exited:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{base_url}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"not up in {START_SECONDS} s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield WebSystem(base_url, root / "data", repo)
-    finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+    env = {"OPENINSPECT_PROVIDER_BASE_URL": scripted_model.base_url, "OPENINSPECT_HEARTBEAT_INTERVAL_SECONDS": "5"}
+    with run_command(root, env) as system:
+        yield WebSystem(system.base_url, root / "data", repo)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from websockets.exceptions import InvalidStatus
 from backend_jobs import tokens
 from openinspect_app import protocol
 from openinspect_app.models import Sandbox
-from tests.integration.conftest import RunningSystem, make_repo
+from tests.support.system import RunningSystem, make_repo
 
 
 def bridge_url(s: RunningSystem, session_id: str) -> str:

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.integration.conftest import ADA, BOT, RunningSystem
+from tests.support.system import ADA, BOT, RunningSystem
 
 
 def git(workdir: object, *args: str) -> str:

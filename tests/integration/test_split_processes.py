@@ -16,8 +16,8 @@ from openinspect_app.config import Settings
 from openinspect_app.embedded import EmbeddedSystem
 from tests.conftest import REPO_ROOT
 from tests.fakes.scripted_model import ScriptedModel
-from tests.integration.conftest import OPENCODE_BIN, RunningSystem, make_repo
 from tests.support.http import free_port, serve_http
+from tests.support.system import OPENCODE_BIN, RunningSystem, make_repo
 
 
 async def test_web_and_worker_in_separate_processes(postgres_url: str, tmp_path: Path,

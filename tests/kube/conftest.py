@@ -23,11 +23,11 @@ from openinspect_app.config import Settings
 from openinspect_app.embedded import EmbeddedSystem
 from tests.conftest import REPO_ROOT
 from tests.fakes.scripted_model import ScriptedModel
-from tests.integration.conftest import BOT, OPENCODE_BIN, RunningSystem, make_repo
 from tests.support.git_http import GitHttpServer, serve_git_http
 from tests.support.http import serve_http
 from tests.support.kube.cluster import TestCluster
 from tests.support.kube.kubelet import StandInKubelet
+from tests.support.system import BOT, OPENCODE_BIN, RunningSystem, make_repo
 
 SANDBOX_NAMESPACE = "openinspect-sandboxes"
 IMAGE = "openinspect/sandbox:test"

@@ -12,11 +12,11 @@ from kubernetes.client.exceptions import ApiException
 from backend_jobs.sandboxes import kubernetes_manifests as manifests
 from backend_jobs.sandboxes.base import SandboxSpec
 from openinspect_app.services import sessions
-from tests.integration.conftest import ADA, BOT, RunningSystem
 from tests.kube.conftest import SANDBOX_NAMESPACE, UNPULLABLE_IMAGE, SystemFactory, pod_settings
 from tests.support.git_http import GitHttpServer
 from tests.support.kube.cluster import TestCluster
 from tests.support.kube.kubelet import StandInKubelet
+from tests.support.system import ADA, BOT, RunningSystem
 
 
 def sandbox_ids(events: list[dict]) -> list[str]:
