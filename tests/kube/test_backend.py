@@ -140,3 +140,20 @@ async def test_the_worker_role_allows_nothing_more(worker_api: client.ApiClient,
         with pytest.raises(ApiException) as refused:
             await asyncio.to_thread(attempt)
         assert refused.value.status == 403
+
+
+async def test_a_pod_over_quota_is_reported_with_the_quota_message(
+        k8s_system: SystemFactory, git_server: GitHttpServer, kube_api: client.ApiClient) -> None:
+    core = client.CoreV1Api(kube_api)
+    quota = {"apiVersion": "v1", "kind": "ResourceQuota",
+             "metadata": {"name": "no-pods-now", "namespace": SANDBOX_NAMESPACE}, "spec": {"hard": {"pods": "0"}}}
+    await asyncio.to_thread(core.create_namespaced_resource_quota, SANDBOX_NAMESPACE, quota)
+    try:
+        s: RunningSystem = await k8s_system()
+        session = await s.create_session(git_server.repo_url("project.git", authenticated=False))
+        # The Job is accepted; the Job controller cannot create its Pod and says why in an Event.
+        failed = await s.wait_for_status(session["id"], "failed")
+        reason = failed["data"]["reason"]
+        assert reason.startswith("the sandbox pod could not be created:") and "exceeded quota" in reason, reason
+    finally:
+        await asyncio.to_thread(core.delete_namespaced_resource_quota, "no-pods-now", SANDBOX_NAMESPACE)
