@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 # Events that change what the dispatcher should do (the rest only extend the timeline).
 CONTROL_EVENTS = (p.Ready, p.ExecutionComplete, p.Error, p.StageChanged, p.GitSync)
+ENDED_SANDBOX_STATUSES = ("stopped", "failed")
 # Events that only extend the timeline: stored with two statements, nothing else read or
 # written (a streamed token must be cheap; it is most of what a sandbox sends).
 TIMELINE_ONLY = (p.TokenDelta, p.ToolCall, p.ToolResult, p.StepStart, p.StepFinish, p.ScriptOutput,
@@ -99,6 +100,10 @@ class Ingestor:
         """What an event means beyond the timeline: sandbox and prompt state, artifacts, status."""
         sandbox = await db.get(Sandbox, sandbox_id)
         assert sandbox is not None
+        if sandbox.status in ENDED_SANDBOX_STATUSES:
+            # Already declared ended (e.g. its Pod was judged failed) while its bridge still talked:
+            # keep what it said on the timeline, but it no longer moves the session or the queue.
+            return
         session = await sessions.get(db, session_id)
         running = await prompts.running_message(db, session.id)
         match event:

@@ -373,7 +373,7 @@ class Burst:
     asked: int
     started: float
     samples: list[Points]
-    failures: list[str]
+    failures: dict[str, str]  # session id -> why it was not ready at the end
     spawns_at_once: int
     runtimes_rss_mib: float  # the sandbox runtimes' resident memory, all together, once all were up
     window_seconds: float  # the first POST -> every session ready or failed
@@ -384,7 +384,7 @@ class Burst:
 class Results:
     single: dict[str, list[Points]]
     bursts: dict[str, Burst]
-    config_waits: int
+    config_waits: set[str]  # sessions whose Pod first waited for its Secret
 
 
 def runtimes_rss_mib() -> float:
@@ -402,8 +402,9 @@ def render_report(header: list[str], intro: str, results: Results, light_agent: 
     lines = [
         "", f"Kubernetes sandbox start (test cluster) beside the local backend, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         *header, "", intro, milestone_table(local, kube), "", step_table(local, kube), "",
-        f"Pods that first waited for their Secret (CreateContainerConfigError, retried every 0.5 s): "
-        f"{results.config_waits} (all runs, bursts included)",
+        f"Pods that first waited for their Secret (CreateContainerConfigError, retried every 0.5 s), bursts "
+        f"included: {len(results.config_waits)}, of which failed: "
+        f"{sum(len(results.config_waits & b.failures.keys()) for b in results.bursts.values())}",
     ]
     if results.bursts:
         asked = next(iter(results.bursts.values())).asked
@@ -415,7 +416,7 @@ def render_report(header: list[str], intro: str, results: Results, light_agent: 
                                                               name == "kubernetes")),
                       f"most backend.spawn calls in flight at once: {result.spawns_at_once}; sandbox runtimes' "
                       f"RSS together once all were up: {result.runtimes_rss_mib:,.0f} MiB",
-                      *(f"  not ready ({n}x): {reason}" for n, reason in failure_counts(result.failures)),
+                      *(f"  failed ({n}x): {reason}" for n, reason in failure_counts(result.failures.values())),
                       cpu_table(result.cpu, result.window_seconds, os.cpu_count() or 1)]
         lines += ["", "Burst, per sandbox (the same steps, under the burst's load):",
                   step_table(results.bursts["local"].samples, results.bursts["kubernetes"].samples)]

@@ -50,6 +50,7 @@ class KubernetesSandboxBackend(SandboxBackend):
         self._watchers: list[Watcher] = []
         self._reported: set[str] = set()
         self._stopping: set[str] = set()
+        self._config_checks: dict[str, asyncio.Task[None]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KubernetesSandboxBackend:
@@ -82,6 +83,8 @@ class KubernetesSandboxBackend(SandboxBackend):
 
     async def close(self) -> None:
         """Stop watching; the sandboxes keep running (their bridges reconnect to the next control plane)."""
+        for check in list(self._config_checks.values()):
+            check.cancel()
         await asyncio.gather(*(asyncio.to_thread(w.stop) for w in self._watchers))
         self._watchers = []
 
@@ -150,6 +153,24 @@ class KubernetesSandboxBackend(SandboxBackend):
         ended = status.pod_outcome(pod)
         if ended is not None:
             await self._end(sandbox, ended)
+        elif status.config_failure(pod) and sandbox not in self._config_checks:
+            self._config_checks[sandbox] = asyncio.create_task(
+                self._judge_config_failure(sandbox, pod["metadata"]["name"]))
+
+    async def _judge_config_failure(self, sandbox: str, pod_name: str) -> None:
+        """The kubelet retries a container it could not create; fail the sandbox only if it stays stuck."""
+        try:
+            await asyncio.sleep(status.CONFIG_GRACE_SECONDS)
+            try:
+                pod = self.api_client.sanitize_for_serialization(
+                    await asyncio.to_thread(self.core.read_namespaced_pod, pod_name, self.pod.namespace))
+            except ApiException:
+                return  # gone: its deletion is reported on its own
+            reason = status.config_failure(pod)
+            if reason and sandbox not in self._reported:
+                await self._end(sandbox, status.Ended(None, reason, True))
+        finally:
+            self._config_checks.pop(sandbox, None)
 
     async def _on_job(self, kind: str, job: dict[str, Any]) -> None:
         sandbox = status.sandbox_of(job)

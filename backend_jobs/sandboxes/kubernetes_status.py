@@ -13,7 +13,10 @@ from backend_jobs.sandboxes.kubernetes_manifests import LABEL_SANDBOX
 # A container stuck in one of these will never start: give up at once instead of
 # waiting for the heartbeat timeout.
 PULL_FAILURES = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})
+# These the kubelet retries, and they often pass (a Secret not yet readable by a Pod
+# that was just bound): only a Pod still stuck after CONFIG_GRACE_SECONDS has failed.
 CONFIG_FAILURES = frozenset({"CreateContainerConfigError", "CreateContainerError", "RunContainerError"})
+CONFIG_GRACE_SECONDS = 30.0
 MESSAGE_CHARS = 500
 
 
@@ -33,6 +36,16 @@ def _short(text: str | None) -> str:
     return text if len(text) <= MESSAGE_CHARS else text[:MESSAGE_CHARS] + "…"
 
 
+def config_failure(pod: dict[str, Any]) -> str | None:
+    """A container the kubelet cannot create yet (it retries): the reason, for a later judgement."""
+    for container in (pod.get("status") or {}).get("containerStatuses") or []:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in CONFIG_FAILURES:
+            return (f"the sandbox container could not be created ({waiting['reason']}): "
+                    f"{_short(waiting.get('message'))}").rstrip(": ")
+    return None
+
+
 def pod_outcome(pod: dict[str, Any]) -> Ended | None:
     """None while the Pod may still come to something; else how it ended."""
     status = pod.get("status") or {}
@@ -42,9 +55,6 @@ def pod_outcome(pod: dict[str, Any]) -> Ended | None:
         if reason in PULL_FAILURES:
             image = container.get("image", "")
             return Ended(None, f"the sandbox image {image} could not be pulled ({reason}): "
-                               f"{_short(waiting.get('message'))}".rstrip(": "), True)
-        if reason in CONFIG_FAILURES:
-            return Ended(None, f"the sandbox container could not be created ({reason}): "
                                f"{_short(waiting.get('message'))}".rstrip(": "), True)
     phase = status.get("phase")
     if phase not in ("Failed", "Succeeded"):
@@ -72,10 +82,15 @@ def job_outcome(job: dict[str, Any]) -> Ended | None:
 
 
 def creation_failure(event: dict[str, Any]) -> str | None:
-    """The Job controller could not create the Pod (quota, admission, …): the message says why."""
+    """The Job controller could not create the Pod and will not soon (quota, admission): why.
+
+    A refusal says "forbidden"; anything else (an update conflict on the quota object,
+    say) the Job controller simply retries.
+    """
     involved = event.get("involvedObject") or {}
-    if involved.get("kind") == "Job" and event.get("reason") == "FailedCreate":
-        return _short(event.get("message"))
+    message = event.get("message") or ""
+    if involved.get("kind") == "Job" and event.get("reason") == "FailedCreate" and "forbidden" in message:
+        return _short(message)
     return None
 
 

@@ -84,6 +84,12 @@ def test_reading_pods() -> None:
     deadline = {"status": {"phase": "Failed", "reason": "DeadlineExceeded", "message": "too long"}}
     assert st.pod_outcome(deadline) == st.Ended(None, "the sandbox pod failed (DeadlineExceeded): too long", True)
     assert st.sandbox_of(pod("Running")) == "sbx"
+    # Not final: the kubelet retries (e.g. the Secret not yet readable by a Pod just bound).
+    stuck = pod("Pending", waiting={"reason": "CreateContainerConfigError", "message": "secret not found"})
+    assert st.pod_outcome(stuck) is None
+    assert st.config_failure(stuck) == (
+        "the sandbox container could not be created (CreateContainerConfigError): secret not found")
+    assert st.config_failure(pod("Running", running={})) is None
 
 
 def test_reading_jobs_and_events() -> None:
@@ -96,4 +102,7 @@ def test_reading_jobs_and_events() -> None:
              "message": "pods is forbidden: exceeded quota: q"}
     assert st.creation_failure(event) == "pods is forbidden: exceeded quota: q"
     assert st.creation_failure({**event, "reason": "SuccessfulCreate"}) is None
+    # The Job controller retries what is not a refusal.
+    conflict = {**event, "message": "Operation cannot be fulfilled on resourcequotas: the object has been modified"}
+    assert st.creation_failure(conflict) is None
     assert st.sandbox_of_name("oi-sandbox-abc") == "abc" and st.sandbox_of_name("other") is None
