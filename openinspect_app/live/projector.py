@@ -194,9 +194,7 @@ class LiveSessions:
                 if full or kinds & SUMMARY_EVENTS:
                     projection.summary = _summary_fields(await sessions.summary(db, projection.session_id), view)
             out = projection.window.changes(view.entries, changed, full=full)
-            out.update(projection.summary, queue=view.queue(), entry_count=len(view.entries),
-                       artifacts=view.artifacts(ARTIFACTS_SHOWN),
-                       last_sequence=view.last_sequence, loaded=True)
+            out.update(projection.summary, queue=view.queue(), artifacts=view.artifacts(ARTIFACTS_SHOWN))
         out["participants"] = self.presence.snapshot(projection.session_id)
         # Only what differs from what viewers already have (Reflex sends every var that is set).
         fresh = {k: v for k, v in out.items() if full or k.startswith("slot_") or k == "tail"
@@ -220,7 +218,7 @@ def _summary_fields(summary: sessions.SessionSummary, view: TimelineView) -> dic
     session = summary.session
     return {
         "session_id": session.id, "title": session.title or view.title or summary.repo.name,
-        "repo": summary.repo.url, "repo_name": summary.repo.name, "branch": session.branch or "",
+        "repo": summary.repo.url, "branch": session.branch or "",
         "status": session.status, "status_reason": session.status_reason or "",
         "archived": session.archived_at is not None,
     }

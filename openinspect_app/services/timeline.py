@@ -71,13 +71,3 @@ async def after(db: AsyncSession, session_id: str, after_sequence: int = 0, limi
     )
     return list(rows.all())
 
-
-async def before(db: AsyncSession, session_id: str, before_sequence: int, limit: int = MAX_PAGE) -> list[Event]:
-    """The ``limit`` events just below ``before_sequence``, oldest first (older history on demand)."""
-    rows = await db.exec(
-        select(Event)
-        .where(Event.session_id == session_id, Event.sequence < before_sequence)
-        .order_by(col(Event.sequence).desc())
-        .limit(min(max(limit, 1), MAX_PAGE))
-    )
-    return list(reversed(rows.all()))

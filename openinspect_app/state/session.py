@@ -29,14 +29,10 @@ class SessionShared(rx.SharedState):
     session_id: str = ""
     title: str = ""
     repo: str = ""
-    repo_name: str = ""
     branch: str = ""
     status: str = ""
     status_reason: str = ""
     archived: bool = False
-    loaded: bool = False
-    entry_count: int = 0
-    last_sequence: int = 0
     # The live window: a ring of pages (see live/projector.py) and the newest entry.
     slot_0: list[Entry] = []
     slot_1: list[Entry] = []
