@@ -1,9 +1,10 @@
 """The WebSocket server sandbox bridges connect to.
 
 Transport only: it checks the handshake (path, protocol version, bearer token
-via the handler), keeps one live connection per session (a newer one replaces
-an older one), and hands every frame, in order, to the handler. What a frame
-means is the handler's business.
+via the handler), keeps one live connection per session in a
+:class:`BridgeConnections` registry (a newer one replaces an older one), and
+hands every frame, in order, to the handler. What a frame means is the
+handler's business; whoever must send a sandbox a command asks the registry.
 
 Handshake: ``GET /bridge/{session_id}`` with ``Authorization: Bearer <token>``
 and ``X-OpenInspect-Protocol: <version>``. Refusals are plain HTTP answers
@@ -14,25 +15,23 @@ session or of a sandbox that has ended, 426 protocol version mismatch.
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Protocol
 
+import openinspect_protocol as protocol
+from openinspect_protocol.logs import EventLog
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from openinspect_app import protocol
-
-log = logging.getLogger(__name__)
+log = EventLog(__name__)
 
 PATH_PREFIX = "/bridge/"
 MAX_FRAME_BYTES = 4 * 1024 * 1024  # a tool result is capped far below this by the harness
 CLOSE_REPLACED = 4100  # a newer connection of the same session took over
 CLOSE_SEQUENCE_GAP = 4002  # the bridge must reconnect and re-send from its oldest unacked event
-CLOSE_SHUTTING_DOWN = 1001
 
 
 class BridgeRefused(Exception):
@@ -49,8 +48,7 @@ class BridgeConnection:
     websocket: ServerConnection
     _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    async def send(self, command: protocol.Prompt | protocol.Stop | protocol.Shutdown
-                   | protocol.Ack | protocol.Reject) -> bool:
+    async def send(self, command: protocol.Command) -> bool:
         """Send one command; False when the connection is already gone."""
         try:
             async with self._send_lock:
@@ -61,6 +59,30 @@ class BridgeConnection:
 
     async def close(self, code: int, reason: str) -> None:
         await self.websocket.close(code, reason)
+
+
+class BridgeConnections:
+    """The live bridge connection of each session, for whoever must send it a command."""
+
+    def __init__(self) -> None:
+        self._by_session: dict[str, BridgeConnection] = {}
+
+    def get(self, session_id: str) -> BridgeConnection | None:
+        return self._by_session.get(session_id)
+
+    async def send(self, session_id: str, command: protocol.Command) -> bool:
+        """Send to the session's sandbox; False when none is connected (or it just went)."""
+        connection = self._by_session.get(session_id)
+        return connection is not None and await connection.send(command)
+
+    def _replace(self, connection: BridgeConnection) -> BridgeConnection | None:
+        previous = self._by_session.get(connection.session_id)
+        self._by_session[connection.session_id] = connection
+        return previous
+
+    def _remove(self, connection: BridgeConnection) -> None:
+        if self._by_session.get(connection.session_id) is connection:
+            del self._by_session[connection.session_id]
 
 
 class BridgeHandler(Protocol):
@@ -75,13 +97,13 @@ class BridgeHandler(Protocol):
 
 
 class BridgeServer:
-    def __init__(self, handler: BridgeHandler, host: str, port: int) -> None:
+    def __init__(self, handler: BridgeHandler, connections: BridgeConnections, host: str, port: int) -> None:
         self.handler = handler
+        self.connections = connections
         self.host = host
         self.port = port
         self._server: Server | None = None
         self._authenticated: dict[int, tuple[str, str]] = {}
-        self._connections: dict[str, BridgeConnection] = {}
 
     async def start(self) -> None:
         self._server = await serve(
@@ -96,13 +118,7 @@ class BridgeServer:
         sockets = list(self._server.sockets)
         if sockets:
             self.port = sockets[0].getsockname()[1]
-        log.info("bridge_server.listening", extra={"host": self.host, "port": self.port})
-
-    def connection(self, session_id: str) -> BridgeConnection | None:
-        return self._connections.get(session_id)
-
-    def connections(self) -> list[BridgeConnection]:
-        return list(self._connections.values())
+        log.info("bridge_server.listening", host=self.host, port=self.port)
 
     async def close(self) -> None:
         if self._server is None:
@@ -134,8 +150,7 @@ class BridgeServer:
     async def _serve_connection(self, websocket: ServerConnection) -> None:
         session_id, sandbox_id = self._authenticated.pop(id(websocket))
         connection = BridgeConnection(session_id, sandbox_id, websocket)
-        previous = self._connections.get(session_id)
-        self._connections[session_id] = connection
+        previous = self.connections._replace(connection)
         if previous is not None:
             await previous.close(CLOSE_REPLACED, "replaced by a newer connection")
         try:
@@ -145,8 +160,7 @@ class BridgeServer:
         except ConnectionClosed:
             pass
         finally:
-            if self._connections.get(session_id) is connection:
-                del self._connections[session_id]
+            self.connections._remove(connection)
             await self.handler.disconnected(connection)
 
 
@@ -157,5 +171,5 @@ def _bearer(headers: Headers) -> str | None:
 
 
 def _refuse(connection: ServerConnection, status: HTTPStatus, reason: str) -> Response:
-    log.warning("bridge_server.refused", extra={"status": int(status), "reason": reason})
+    log.warning("bridge_server.refused", status=int(status), reason=reason)
     return connection.respond(status, reason + "\n")

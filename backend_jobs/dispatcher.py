@@ -14,34 +14,35 @@ id it has already seen.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import defaultdict
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import openinspect_protocol as p
+from openinspect_protocol.logs import EventLog
+from openinspect_protocol.status import UNFINISHED_MESSAGE_STATUSES, SessionStatus
 from sqlmodel import col, func, or_, select
 
 from backend_jobs import lifecycle
-from backend_jobs.bridge_server import BridgeConnection
+from backend_jobs.bridge_server import BridgeConnection, BridgeConnections
 from backend_jobs.supervision import Supervisor
-from openinspect_app import protocol as p
-from openinspect_app.db import Database
-from openinspect_app.models import LIVE_SANDBOX_STATUSES, Message, Sandbox, Session, User, utcnow
-from openinspect_app.notifier import Notifier
-from openinspect_app.services import prompts, sessions
+from openinspect_core.db import Database
+from openinspect_core.models import LIVE_SANDBOX_STATUSES, Message, Sandbox, SandboxStatus, Session, User, utcnow
+from openinspect_core.notify.local import Notifier
+from openinspect_core.services import prompts, sandboxes, sessions
+from openinspect_core.unit_of_work import UnitOfWork
 
-log = logging.getLogger(__name__)
+log = EventLog(__name__)
 
 RESCAN_INTERVAL_SECONDS = 30.0  # a safety net; notifications do the real work
 
 
 class Dispatcher:
     def __init__(self, db: Database, notifier: Notifier, supervisor: Supervisor,
-                 connection_for: Callable[[str], BridgeConnection | None]) -> None:
+                 bridges: BridgeConnections) -> None:
         self.db = db
         self.notifier = notifier
         self.supervisor = supervisor
-        self.connection_for = connection_for
+        self.bridges = bridges
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._stops_sent: set[str] = set()
         self._rounds: set[asyncio.Task[None]] = set()
@@ -67,7 +68,7 @@ class Dispatcher:
             try:
                 await self._reconcile(session_id)
             except Exception:
-                log.exception("dispatcher.round_failed", extra={"session_id": session_id})
+                log.exception("dispatcher.round_failed", session_id=session_id)
 
     async def on_connected(self, connection: BridgeConnection) -> None:
         """A bridge (re)connected: re-deliver what it may have missed."""
@@ -84,20 +85,17 @@ class Dispatcher:
     async def _reconcile(self, session_id: str) -> None:
         async with self.db.session() as db:
             session = await sessions.get(db, session_id)
-            live = (await db.exec(
-                select(Sandbox).where(Sandbox.session_id == session_id,
-                                      col(Sandbox.status).in_((*LIVE_SANDBOX_STATUSES, "stopping")))
-                .order_by(col(Sandbox.created_at).desc()).limit(1))).first()
+            live = await sandboxes.newest_watched(db, session_id)
             newest = (await db.exec(select(func.max(Sandbox.created_at)).where(
                 Sandbox.session_id == session_id))).one()
             running = await prompts.running_message(db, session_id)
             queued = await prompts.oldest_queued(db, session_id)
             since = utcnow() - timedelta(seconds=lifecycle.BREAKER_WINDOW_SECONDS)
             failures = (await db.exec(select(Sandbox.stopped_at, Sandbox.failure_reason).where(
-                Sandbox.session_id == session_id, Sandbox.status == "failed",
+                Sandbox.session_id == session_id, Sandbox.status == SandboxStatus.FAILED,
                 col(Sandbox.stopped_at) >= since).order_by(col(Sandbox.stopped_at)))).all()
-        connection = self.connection_for(session_id)
-        ready = (live is not None and live.status == "ready" and connection is not None
+        connection = self.bridges.get(session_id)
+        ready = (live is not None and live.status == SandboxStatus.READY and connection is not None
                  and connection.sandbox_id == live.id)
         view = lifecycle.SessionView(
             archived=session.archived_at is not None,
@@ -134,25 +132,24 @@ class Dispatcher:
 
     async def _dispatch(self, session_id: str, message_id: str, sandbox_id: str,
                         connection: BridgeConnection) -> None:
-        async with self.db.session() as db:
-            message = await db.get(Message, message_id)
-            if message is None or not await prompts.start(db, message, sandbox_id):
+        async with UnitOfWork(self.db, self.notifier) as work:
+            message = await work.db.get(Message, message_id)
+            if message is None or not await prompts.start(work.db, message, sandbox_id):
                 return  # cancelled in the meantime
-            session = await sessions.get(db, session_id)
-            await sessions.set_status(db, session, "running")
-            author = await db.get(User, message.author_id)
+            session = await sessions.get(work.db, session_id)
+            await sessions.set_status(work.db, session, SessionStatus.RUNNING)
+            author = await work.db.get(User, message.author_id)
             assert author is not None
-            await db.commit()
-        self.notifier.publish(session_id)
+            work.changed(session_id)
         # If this send is lost, on_connected sends it again after the reconnect.
         await connection.send(_prompt_command(message, author))
 
     async def _sessions_needing_attention(self) -> set[str]:
         async with self.db.session() as db:
-            with_work = select(Message.session_id).where(col(Message.status).in_(("queued", "running")))
+            with_work = select(Message.session_id).where(col(Message.status).in_(UNFINISHED_MESSAGE_STATUSES))
             with_sandbox = select(Sandbox.session_id).where(col(Sandbox.status).in_(LIVE_SANDBOX_STATUSES))
             never_started = select(Session.id).where(
-                Session.status == "spawning",
+                Session.status == SessionStatus.SPAWNING,
                 ~col(Session.id).in_(select(Sandbox.session_id)),
             )
             rows = await db.exec(select(Session.id).where(or_(

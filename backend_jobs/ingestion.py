@@ -1,41 +1,42 @@
 """Stores what bridges send, exactly once and in order.
 
 Idempotency: each sandbox event carries the bridge's sequence number. One
-guarded UPDATE claims it (``last_acked_seq = seq WHERE last_acked_seq = seq-1``)
-in the same transaction that stores the event and applies its effects, so a
-re-sent event is recognised as a duplicate, an event after a hole is refused
-(the bridge reconnects and re-sends from the hole), and a crash between the two
-writes leaves neither. The returned ``ack_seq`` is always "everything up to here
-is stored", which is what the bridge may forget.
+guarded UPDATE claims it (``last_acked_seq = seq WHERE last_acked_seq = seq-1``,
+:func:`~openinspect_core.services.sandboxes.claim_sequence`) in the same
+transaction that stores the event and applies its effects, so a re-sent event is
+recognised as a duplicate, an event after a hole is refused (the bridge
+reconnects and re-sends from the hole), and a crash between the two writes
+leaves neither. The returned ``ack_seq`` is always "everything up to here is
+stored", which is what the bridge may forget.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from typing import Literal
 
-import sqlalchemy as sa
-from sqlmodel import col
+import openinspect_protocol as p
+from openinspect_protocol.logs import EventLog
+from openinspect_protocol.timeline import BridgeRejected
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_jobs import lifecycle
-from openinspect_app import protocol as p
-from openinspect_app.db import Database
-from openinspect_app.models import Artifact, Message, Sandbox, utcnow
-from openinspect_app.notifier import Notifier
-from openinspect_app.services import prompts, sessions, timeline
+from openinspect_core.db import Database
+from openinspect_core.models import ENDED_SANDBOX_STATUSES, Artifact, Message, Sandbox, SandboxStatus, utcnow
+from openinspect_core.notify.local import Notifier
+from openinspect_core.services import prompts, sandboxes, sessions, timeline
+from openinspect_core.unit_of_work import UnitOfWork
 
-log = logging.getLogger(__name__)
+log = EventLog(__name__)
 
 # Events that change what the dispatcher should do (the rest only extend the timeline).
-CONTROL_EVENTS = (p.Ready, p.ExecutionComplete, p.Error, p.StageChanged, p.GitSync)
-ENDED_SANDBOX_STATUSES = ("stopped", "failed")
+CONTROL_EVENTS = (p.Ready, p.ExecutionComplete, p.ErrorEvent, p.StageChanged, p.GitSync)
 # Events that only extend the timeline: stored with two statements, nothing else read or
 # written (a streamed token must be cheap; it is most of what a sandbox sends).
 TIMELINE_ONLY = (p.TokenDelta, p.ToolCall, p.ToolResult, p.StepStart, p.StepFinish, p.ScriptOutput,
-                 p.ScriptFinished, p.Warning)
+                 p.ScriptFinished, p.WarningEvent)
+FRAME_PREVIEW_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -52,23 +53,18 @@ class Ingestor:
 
     async def ingest(self, session_id: str, sandbox_id: str, event: p.SandboxEvent) -> IngestResult:
         """Store one event of ``sandbox_id`` (which the bridge authenticated for ``session_id``)."""
-        async with self.db.session() as db:
-            claimed, last = await _claim(db, sandbox_id, event.seq)
+        control = isinstance(event, CONTROL_EVENTS)
+        async with UnitOfWork(self.db, self.notifier) as work:
+            claimed, last = await sandboxes.claim_sequence(work.db, sandbox_id, event.seq)
             if not claimed:
-                await db.rollback()
                 outcome: Literal["duplicate", "gap"] = "duplicate" if event.seq <= last else "gap"
                 return IngestResult(outcome, last)
-            if not isinstance(event, p.Heartbeat):  # liveness only: kept on the sandbox row, not the timeline
-                await timeline.append(
-                    db, session_id, event.type, event.model_dump(mode="json", exclude={"type", "seq", "message_id"}),
-                    message_id=event.message_id, sandbox_id=sandbox_id, sandbox_seq=event.seq,
-                )
+            # A heartbeat is liveness only: kept on the sandbox row (by the claim), not on the timeline.
+            if not isinstance(event, p.Heartbeat):
+                await timeline.append(work.db, session_id, event, sandbox_id=sandbox_id, sandbox_seq=event.seq)
                 if not isinstance(event, TIMELINE_ONLY):
-                    await self._apply(db, session_id, sandbox_id, event)
-            await db.commit()
-        control = isinstance(event, CONTROL_EVENTS)
-        if not isinstance(event, p.Heartbeat):
-            self.notifier.publish(session_id, control=control)
+                    await self._apply(work.db, session_id, sandbox_id, event)
+                work.changed(session_id, control=control)
         return IngestResult("stored", event.seq, control)
 
     async def reject(self, sandbox_id: str, frame: str | bytes, reason: str) -> int | None:
@@ -79,24 +75,21 @@ class Ingestor:
         stored on the timeline either way, so nothing vanishes silently.
         """
         seq = _sequence_of(frame)
-        async with self.db.session() as db:
-            sandbox = await db.get(Sandbox, sandbox_id)
+        async with UnitOfWork(self.db, self.notifier) as work:
+            sandbox = await work.db.get(Sandbox, sandbox_id)
             if sandbox is None:
                 return None
             consumed = None
             if seq is not None:
-                claimed, _ = await _claim(db, sandbox_id, seq)
+                claimed, _ = await sandboxes.claim_sequence(work.db, sandbox_id, seq)
                 consumed = seq if claimed else None
-            await timeline.append(
-                db, sandbox.session_id, "bridge_rejected",
-                {"reason": reason, "frame": _preview(frame)},
-                sandbox_id=sandbox_id if consumed else None, sandbox_seq=consumed,
-            )
-            await db.commit()
-        self.notifier.publish(sandbox.session_id)
+            await timeline.append(work.db, sandbox.session_id,
+                                  BridgeRejected(reason=reason, frame=_preview(frame)),
+                                  sandbox_id=sandbox_id if consumed else None, sandbox_seq=consumed)
+            work.changed(sandbox.session_id)
         return consumed
 
-    async def _apply(self, db: AsyncSession, session_id: str, sandbox_id: str, event: p.SandboxEvent) -> None:
+    async def _apply(self, db: AsyncSession, session_id: str, sandbox_id: str, event: p.StoredSandboxEvent) -> None:
         """What an event means beyond the timeline: sandbox and prompt state, artifacts, status."""
         sandbox = await db.get(Sandbox, sandbox_id)
         assert sandbox is not None
@@ -108,8 +101,7 @@ class Ingestor:
         running = await prompts.running_message(db, session.id)
         match event:
             case p.Ready():
-                sandbox.status = "ready"
-                sandbox.ready_at = utcnow()
+                await sandboxes.move(db, sandbox, SandboxStatus.READY, ready_at=utcnow())
             case p.ExecutionComplete(message_id=message_id) if message_id:
                 message = await db.get(Message, message_id)
                 if message is not None and message.session_id == session.id:
@@ -122,29 +114,15 @@ class Ingestor:
                                 data=data))
             case p.SessionTitle(title=title) if not session.title_from_user:
                 session.title = title
-            case p.Error(fatal=True, message=message):
+                db.add(session)
+            case p.ErrorEvent(fatal=True, message=message):
                 sandbox.failure_reason = message
+                db.add(sandbox)
                 # What waited for this sandbox will not run; what is sent from now on waits for the next.
                 await prompts.fail_queued(db, session.id, message)
-        db.add(sandbox)
-        db.add(session)
         change = lifecycle.status_for_event(event, prompt_running=running is not None)
-        if change is not None and session.status not in ("stopped",):
+        if change is not None and session.status != p.SessionStatus.STOPPED:
             await sessions.set_status(db, session, change.status, change.reason)
-
-
-async def _claim(db: AsyncSession, sandbox_id: str, seq: int) -> tuple[bool, int]:
-    """Take ``seq`` if it is the next one; return (claimed, last stored sequence)."""
-    result = await db.exec(  # type: ignore[call-overload]
-        sa.update(Sandbox)
-        .where(col(Sandbox.id) == sandbox_id, col(Sandbox.last_acked_seq) == seq - 1)
-        .values(last_acked_seq=seq, last_heartbeat_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount == 1:
-        return True, seq
-    last = (await db.exec(sa.select(Sandbox.last_acked_seq).where(col(Sandbox.id) == sandbox_id))).scalar_one()  # type: ignore[call-overload]
-    return False, int(last)
 
 
 def _sequence_of(frame: str | bytes) -> int | None:
@@ -156,6 +134,6 @@ def _sequence_of(frame: str | bytes) -> int | None:
     return seq if isinstance(seq, int) and not isinstance(seq, bool) and seq > 0 else None
 
 
-def _preview(frame: str | bytes, limit: int = 500) -> str:
+def _preview(frame: str | bytes, limit: int = FRAME_PREVIEW_CHARS) -> str:
     text = frame.decode("utf-8", "replace") if isinstance(frame, bytes) else frame
     return text if len(text) <= limit else text[:limit] + "…"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from openinspect_app import protocol as p
+import openinspect_protocol as p
+from openinspect_protocol.status import MessageStatus, SessionStatus
 
 # --------------------------------------------------------------------------
 # Session status
@@ -17,7 +18,7 @@ from openinspect_app import protocol as p
 
 @dataclass(frozen=True)
 class StatusChange:
-    status: p.SessionStatus
+    status: SessionStatus
     reason: str | None = None
 
 
@@ -25,23 +26,23 @@ def status_for_event(event: p.SandboxEvent, *, prompt_running: bool) -> StatusCh
     """The session status a sandbox event implies, if any."""
     match event:
         case p.StageChanged(stage=stage):
-            return StatusChange(stage)
+            return StatusChange(SessionStatus(stage))
         case p.Ready():
-            return StatusChange("running" if prompt_running else "ready")
-        case p.Error(fatal=True, message=message):
-            return StatusChange("failed", message)
+            return StatusChange(SessionStatus.RUNNING if prompt_running else SessionStatus.READY)
+        case p.ErrorEvent(fatal=True, message=message):
+            return StatusChange(SessionStatus.FAILED, message)
         case p.ExecutionComplete():
-            return StatusChange("idle")
+            return StatusChange(SessionStatus.IDLE)
     return None
 
 
-def message_outcome(event: p.ExecutionComplete) -> tuple[str, str | None]:
+def message_outcome(event: p.ExecutionComplete) -> tuple[MessageStatus, str | None]:
     """The finished status of a prompt and its error text."""
     if event.stopped:
-        return "stopped", None
+        return MessageStatus.STOPPED, None
     if event.success:
-        return "completed", None
-    return "failed", event.error or "the agent reported a failure"
+        return MessageStatus.COMPLETED, None
+    return MessageStatus.FAILED, event.error or "the agent reported a failure"
 
 
 def status_for_exit(*, requested: bool, failure: str | None, exit_reason: str) -> StatusChange:
@@ -51,8 +52,8 @@ def status_for_exit(*, requested: bool, failure: str | None, exit_reason: str) -
     precise than its exit code), when it reported one.
     """
     if requested:
-        return StatusChange("stopped", None)
-    return StatusChange("failed", failure or exit_reason)
+        return StatusChange(SessionStatus.STOPPED, None)
+    return StatusChange(SessionStatus.FAILED, failure or exit_reason)
 
 
 def is_stale(*, seconds_since_contact: float, stale_seconds: float) -> bool:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from backend_jobs.sandboxes.base import SandboxBackend
 
 if TYPE_CHECKING:
-    from openinspect_app.config import Settings
+    from openinspect_core.settings import Settings
 
 BACKENDS: dict[str, str] = {
     "local": "backend_jobs.sandboxes.local:LocalSandboxBackend",

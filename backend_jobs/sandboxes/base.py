@@ -14,15 +14,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
-    from openinspect_app.config import Settings
+    from openinspect_core.settings import Settings
 
 
 @dataclass(frozen=True)
 class Capabilities:
-    # The session's files survive the sandbox (a later sandbox continues the work).
-    persistent_workspace: bool = False
-    # Processes of one sandbox cannot see another's files or processes.
-    isolated: bool = False
     # Sandboxes keep running when the control plane stops (their bridges reconnect).
     outlives_control_plane: bool = False
 
@@ -31,7 +27,7 @@ class Capabilities:
 class SandboxSpec:
     sandbox_id: str
     session_id: str
-    env: Mapping[str, str] = field(default_factory=dict)  # the runtime's OPENINSPECT_* settings
+    env: Mapping[str, str] = field(default_factory=dict)  # LaunchSpec.to_env(): the runtime's OPENINSPECT_* settings
 
 
 @dataclass(frozen=True)
@@ -68,9 +64,9 @@ class SandboxBackend(ABC):
         """Register the one callback told about every sandbox that ends, for any reason."""
         self._exit_listener = listener
 
-    async def _report_exit(self, exit: SandboxExit) -> None:
+    async def _report_exit(self, exit_report: SandboxExit) -> None:
         if self._exit_listener is not None:
-            await self._exit_listener(exit)
+            await self._exit_listener(exit_report)
 
     @abstractmethod
     async def spawn(self, spec: SandboxSpec) -> str:

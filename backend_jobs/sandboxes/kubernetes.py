@@ -19,11 +19,11 @@ control plane: their bridges reconnect to the next one.
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import TYPE_CHECKING, Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from openinspect_protocol.logs import EventLog
 
 from backend_jobs.sandboxes import kubernetes_manifests as manifests
 from backend_jobs.sandboxes import kubernetes_status as status
@@ -31,14 +31,14 @@ from backend_jobs.sandboxes.base import Capabilities, SandboxBackend, SandboxExi
 from backend_jobs.sandboxes.kubernetes_watch import Watcher
 
 if TYPE_CHECKING:
-    from openinspect_app.config import Settings
+    from openinspect_core.settings import Settings
 
-log = logging.getLogger(__name__)
+log = EventLog(__name__)
 
 
 class KubernetesSandboxBackend(SandboxBackend):
     name = "kubernetes"
-    capabilities = Capabilities(persistent_workspace=False, isolated=True, outlives_control_plane=True)
+    capabilities = Capabilities(outlives_control_plane=True)
 
     def __init__(self, api_client: client.ApiClient, pod: manifests.PodSettings) -> None:
         super().__init__()
@@ -115,8 +115,8 @@ class KubernetesSandboxBackend(SandboxBackend):
             self.core.patch_namespaced_secret(manifests.object_name(spec.sandbox_id), ns, manifests.owned_by(job))
         except ApiException as error:
             # The Job runs regardless; only the Secret's cleanup now depends on stop().
-            log.warning("kubernetes.owner_patch_failed", extra={"error": _explain(error)})
-        log.info("kubernetes.spawned", extra={"sandbox_id": spec.sandbox_id, "namespace": ns})
+            log.warning("kubernetes.owner_patch_failed", error=_explain(error))
+        log.info("kubernetes.spawned", sandbox_id=spec.sandbox_id, namespace=ns)
         return spec.sandbox_id
 
     # ------------------------------------------------------------------- stop
@@ -210,7 +210,7 @@ class KubernetesSandboxBackend(SandboxBackend):
             delete(name, self.pod.namespace, **options)
         except ApiException as error:
             if error.status != 404:
-                log.warning("kubernetes.delete_failed", extra={"name": name, "error": _explain(error)})
+                log.warning("kubernetes.delete_failed", name=name, error=_explain(error))
 
 
 def _explain(error: ApiException) -> str:

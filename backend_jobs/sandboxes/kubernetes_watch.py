@@ -11,15 +11,15 @@ happened while it was not watching shows up in the next list.
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
+from openinspect_protocol.logs import EventLog
 
-log = logging.getLogger(__name__)
+log = EventLog(__name__)
 
 WATCH_TIMEOUT_SECONDS = 10  # the server ends a watch after this; the next starts at once (and stop() waits no longer)
 RETRY_SECONDS = 1.0
@@ -86,10 +86,10 @@ class Watcher:
                 if error.status == 410:
                     self.resource_version = None
                     continue
-                log.warning("kubernetes.watch_failed", extra={"status": error.status, "reason": error.reason})
+                log.warning("kubernetes.watch_failed", status=error.status, reason=error.reason)
                 self._stopping.wait(RETRY_SECONDS)
             except Exception as error:  # connection reset, server restart…: start over
                 if self._stopping.is_set():
                     return
-                log.warning("kubernetes.watch_failed", extra={"error": repr(error)})
+                log.warning("kubernetes.watch_failed", error=repr(error))
                 self._stopping.wait(RETRY_SECONDS)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import signal
 import sys
@@ -24,13 +23,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psutil
+from openinspect_protocol.launch import WORKSPACE_ENV
+from openinspect_protocol.logs import EventLog
 
 from backend_jobs.sandboxes.base import Capabilities, SandboxBackend, SandboxExit, SandboxSpec, SpawnError
 
 if TYPE_CHECKING:
-    from openinspect_app.config import Settings
+    from openinspect_core.settings import Settings
 
-log = logging.getLogger(__name__)
+log = EventLog(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STOP_GRACE_SECONDS = 5.0  # the supervisor's own shutdown (closing the agent) takes ~1 s
@@ -43,7 +44,7 @@ INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "NODE_EXTRA_CA
 
 class LocalSandboxBackend(SandboxBackend):
     name = "local"
-    capabilities = Capabilities(persistent_workspace=True, isolated=False)
+    capabilities = Capabilities(outlives_control_plane=False)
 
     def __init__(
         self,
@@ -83,8 +84,8 @@ class LocalSandboxBackend(SandboxBackend):
                 "TMPDIR": str(workspace / "tmp"),
                 "PYTHONPATH": str(PROJECT_ROOT),
                 "PYTHONUNBUFFERED": "1",
-                "OPENINSPECT_WORKSPACE": str(workspace),
                 **spec.env,
+                WORKSPACE_ENV: str(workspace),  # this backend's layout, not the image's
                 MARKER: spec.sandbox_id,
             }
             with open(log_path, "ab") as log_file:  # noqa: ASYNC230 - a local file, opened once per spawn
@@ -99,7 +100,7 @@ class LocalSandboxBackend(SandboxBackend):
         external_id = spec.sandbox_id
         self._processes[external_id] = process
         self._watchers[external_id] = asyncio.create_task(self._watch(external_id, process, log_path))
-        log.info("sandbox.local.spawned", extra={"sandbox_id": spec.sandbox_id, "pid": process.pid})
+        log.info("sandbox.local.spawned", sandbox_id=spec.sandbox_id, pid=process.pid)
         return external_id
 
     async def _watch(self, external_id: str, process: asyncio.subprocess.Process, log_path: Path) -> None:
@@ -134,7 +135,7 @@ class LocalSandboxBackend(SandboxBackend):
             try:
                 await asyncio.wait_for(process.wait(), self.stop_grace_seconds)
             except TimeoutError:
-                log.warning("sandbox.local.kill", extra={"sandbox_id": external_id})
+                log.warning("sandbox.local.kill", sandbox_id=external_id)
                 await asyncio.to_thread(_kill_tree, process.pid, external_id, signal.SIGKILL)
         watcher = self._watchers.get(external_id)
         if watcher is not None:

@@ -18,25 +18,27 @@ declared failed by the heartbeat timer, as any sandbox is.
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from openinspect_protocol.launch import WORKSPACE_ENV
+from openinspect_protocol.logs import EventLog
+
 from backend_jobs.sandboxes.base import Capabilities, SandboxBackend, SandboxExit, SandboxSpec, SpawnError
 
 if TYPE_CHECKING:
-    from openinspect_app.config import Settings
+    from openinspect_core.settings import Settings
 
-log = logging.getLogger(__name__)
+log = EventLog(__name__)
 
 ENV_FILE_SUFFIX = ".json"
 
 
 class ManualSandboxBackend(SandboxBackend):
     name = "manual"
-    capabilities = Capabilities(persistent_workspace=True, isolated=False)
+    capabilities = Capabilities(outlives_control_plane=False)
 
     def __init__(self, env_dir: Path, workspaces_dir: Path) -> None:
         super().__init__()
@@ -51,14 +53,14 @@ class ManualSandboxBackend(SandboxBackend):
         return self.env_dir / f"{sandbox_id}{ENV_FILE_SUFFIX}"
 
     async def spawn(self, spec: SandboxSpec) -> str:
-        env = {**spec.env, "OPENINSPECT_WORKSPACE": str(self.workspaces_dir / spec.session_id)}
+        env = {**spec.env, WORKSPACE_ENV: str(self.workspaces_dir / spec.session_id)}
         path = self.env_file(spec.sandbox_id)
         try:
             self.env_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             _write_private(path, env)
         except OSError as exc:
             raise SpawnError(f"could not write the manual sandbox's environment: {exc}") from exc
-        log.info("sandbox.manual.waiting", extra={"sandbox_id": spec.sandbox_id, "env_file": str(path)})
+        log.info("sandbox.manual.waiting", sandbox_id=spec.sandbox_id, env_file=str(path))
         return spec.sandbox_id
 
     async def stop(self, external_id: str) -> None:
@@ -66,7 +68,7 @@ class ManualSandboxBackend(SandboxBackend):
             self.env_file(external_id).unlink()
         except FileNotFoundError:
             return  # already stopped (and reported)
-        log.info("sandbox.manual.stopped", extra={"sandbox_id": external_id})
+        log.info("sandbox.manual.stopped", sandbox_id=external_id)
         await self._report_exit(SandboxExit(external_id, None, "stopped"))
 
     async def alive(self) -> set[str]:

@@ -4,19 +4,22 @@
 ``session.last_event_seq`` in the caller's transaction: the UPDATE locks the
 session row (PostgreSQL) or the database (SQLite) until commit, so two writers
 never get the same number and readers never see a hole that fills later.
+
+What is stored is a typed :data:`~openinspect_protocol.timeline.TimelineEvent`
+(never a dict built by hand); :func:`typed` turns a row back into one.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
+from openinspect_protocol.timeline import TimelineEvent, from_stored, message_id_of, stored_data
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from openinspect_app.models import Event, Session, utcnow
+from openinspect_core.models import Event, Session, utcnow
 
 MAX_PAGE = 1000
 
@@ -24,10 +27,8 @@ MAX_PAGE = 1000
 async def append(
     db: AsyncSession,
     session_id: str,
-    type: str,
-    data: dict[str, Any],
+    event: TimelineEvent,
     *,
-    message_id: str | None = None,
     sandbox_id: str | None = None,
     sandbox_seq: int | None = None,
 ) -> int:
@@ -45,9 +46,9 @@ async def append(
     )
     sequence = result.scalar_one()
     await db.exec(  # type: ignore[call-overload]
-        sa.insert(Event).values(session_id=session_id, sequence=sequence, type=type, data=data,
-                                message_id=message_id, sandbox_id=sandbox_id, sandbox_seq=sandbox_seq,
-                                created_at=now)
+        sa.insert(Event).values(session_id=session_id, sequence=sequence, type=event.type,
+                                data=stored_data(event), message_id=message_id_of(event), sandbox_id=sandbox_id,
+                                sandbox_seq=sandbox_seq, created_at=now)
     )
     _refresh_loaded_session(db, session_id, sequence, now)
     return sequence
@@ -71,3 +72,8 @@ async def after(db: AsyncSession, session_id: str, after_sequence: int = 0, limi
     )
     return list(rows.all())
 
+
+
+def typed(row: Event) -> TimelineEvent:
+    """The typed event a row holds (:class:`~openinspect_protocol.ProtocolError` if it holds none)."""
+    return from_stored(row.type, row.data, row.message_id, row.sandbox_seq)

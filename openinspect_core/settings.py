@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from openinspect_protocol import launch
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _number(value: float) -> str:
+    """A default as the README shows it: 300, not 300.0."""
+    return f"{value:g}"
 
 
 @dataclass(frozen=True)
@@ -55,20 +62,26 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OPENINSPECT_PROVIDER_BASE_URL", None,
             "Base URL of an OpenAI-compatible API (ending in /v1) for `openai_compatible`."),
     Setting("OPENINSPECT_PROVIDER_API_KEY", None, "API key for the model provider (never sent to browsers)."),
-    Setting("OPENINSPECT_SETUP_TIMEOUT_SECONDS", "300", "Limit for a repository's .openinspect/setup.sh."),
-    Setting("OPENINSPECT_START_TIMEOUT_SECONDS", "120", "Limit for a repository's .openinspect/start.sh."),
-    Setting("OPENINSPECT_HEARTBEAT_INTERVAL_SECONDS", "30", "How often a sandbox sends a heartbeat."),
-    Setting("OPENINSPECT_HEARTBEAT_STALE_SECONDS", "90", "A sandbox silent this long is declared failed."),
+    Setting("OPENINSPECT_SETUP_TIMEOUT_SECONDS", _number(launch.SETUP_TIMEOUT_SECONDS),
+            "Limit for a repository's .openinspect/setup.sh."),
+    Setting("OPENINSPECT_START_TIMEOUT_SECONDS", _number(launch.START_TIMEOUT_SECONDS),
+            "Limit for a repository's .openinspect/start.sh."),
+    Setting("OPENINSPECT_HEARTBEAT_INTERVAL_SECONDS", _number(launch.HEARTBEAT_INTERVAL_SECONDS),
+            "How often a sandbox sends a heartbeat."),
+    Setting("OPENINSPECT_HEARTBEAT_STALE_SECONDS", _number(launch.HEARTBEAT_STALE_SECONDS),
+            "A sandbox silent this long is declared failed."),
     Setting("OPENINSPECT_SANDBOX_IDLE_TIMEOUT_SECONDS", "1800",
             "Stop a sandbox after this long with nothing to do (0 = never); the next prompt starts one."),
-    Setting("OPENINSPECT_BOT_NAME", "Open-Inspect", "Committer name on the agent's commits."),
-    Setting("OPENINSPECT_BOT_EMAIL", "bot@openinspect.local", "Committer email on the agent's commits."),
+    Setting("OPENINSPECT_BOT_NAME", launch.BOT_NAME, "Committer name on the agent's commits."),
+    Setting("OPENINSPECT_BOT_EMAIL", launch.BOT_EMAIL, "Committer email on the agent's commits."),
     Setting("OPENINSPECT_DEFAULT_AUTHOR_NAME", "Local User",
             "Author of API prompts that name nobody (embedded default)."),
     Setting("OPENINSPECT_DEFAULT_AUTHOR_EMAIL", "local@openinspect.local",
             "Email of that default author."),
     Setting("OPENINSPECT_MAX_PROMPT_CHARS", "64000", "Longest prompt accepted."),
     Setting("OPENINSPECT_MAX_PENDING_PROMPTS", "10", "Most unfinished (queued or running) prompts per session."),
+    Setting("OPENINSPECT_LOG_FORMAT", "text",
+            "`text` (readable in a terminal) or `json` (one JSON object per line, for production)."),
 )
 _DEFAULTS = {s.env: s.default for s in SETTINGS}
 
@@ -133,6 +146,7 @@ class Settings:
     default_author_email: str
     max_prompt_chars: int
     max_pending_prompts: int
+    log_json: bool
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: object) -> Settings:
@@ -159,6 +173,9 @@ class Settings:
         jobs = get("OPENINSPECT_BACKGROUND_JOBS")
         if jobs not in ("in_process", "off"):
             raise ConfigError(f"OPENINSPECT_BACKGROUND_JOBS must be in_process or off, got {jobs!r}")
+        log_format = get("OPENINSPECT_LOG_FORMAT")
+        if log_format not in ("text", "json"):
+            raise ConfigError(f"OPENINSPECT_LOG_FORMAT must be text or json, got {log_format!r}")
         model = get("OPENINSPECT_MODEL") or ""
         if "/" not in model:
             raise ConfigError(f"OPENINSPECT_MODEL must look like provider/model, got {model!r}")
@@ -194,6 +211,7 @@ class Settings:
             default_author_email=get("OPENINSPECT_DEFAULT_AUTHOR_EMAIL"),
             max_prompt_chars=int(number("OPENINSPECT_MAX_PROMPT_CHARS", int)),
             max_pending_prompts=int(number("OPENINSPECT_MAX_PENDING_PROMPTS", int)),
+            log_json=log_format == "json",
         )
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known

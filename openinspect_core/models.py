@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from openinspect_protocol.status import MessageStatus, SessionStatus
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -41,6 +43,46 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class EnumText(TypeDecorator[E]):
+    """A status enum stored as its plain text value (a VARCHAR, no database enum type to migrate)."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int) -> None:
+        super().__init__(length)
+        self._enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: sa.Dialect) -> str | None:
+        return None if value is None else self._enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> E | None:
+        return None if value is None else self._enum(value)
+
+
+def _status(enum: type[E], default: E, length: int, *, index: bool = False) -> Any:
+    return Field(default=default, sa_type=EnumText(enum, length), nullable=False, index=index)  # type: ignore[call-overload]
+
+
+class SandboxStatus(StrEnum):
+    """spawning -> connected -> ready -> stopping -> stopped | failed (services/sandboxes guards each step)."""
+
+    SPAWNING = "spawning"
+    CONNECTED = "connected"
+    READY = "ready"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+LIVE_SANDBOX_STATUSES: tuple[SandboxStatus, ...] = (
+    SandboxStatus.SPAWNING, SandboxStatus.CONNECTED, SandboxStatus.READY)
+ENDED_SANDBOX_STATUSES: tuple[SandboxStatus, ...] = (SandboxStatus.STOPPED, SandboxStatus.FAILED)
 
 
 def _time(nullable: bool = False, index: bool = False) -> Any:
@@ -78,7 +120,7 @@ class Session(SQLModel, table=True):
     # The title came from the person (kept) or from the agent (may be replaced).
     title_from_user: bool = False
     model: str | None = Field(default=None, max_length=200)
-    status: str = Field(default="spawning", max_length=32, index=True)
+    status: SessionStatus = _status(SessionStatus, SessionStatus.SPAWNING, 32, index=True)
     status_reason: str | None = None
     archived_at: datetime | None = _time(nullable=True)
     # Someone is typing a prompt: start a sandbox before the prompt arrives.
@@ -116,8 +158,7 @@ class Message(SQLModel, table=True):
     content: str
     source: str = Field(default="api", max_length=16)  # api | web | slack
     client_request_id: str = Field(max_length=200)
-    # queued -> running -> completed | failed | stopped; queued -> cancelled
-    status: str = Field(default="queued", max_length=16)
+    status: MessageStatus = _status(MessageStatus, MessageStatus.QUEUED, 16)
     model: str | None = Field(default=None, max_length=200)
     sandbox_id: str | None = Field(default=None, max_length=32)
     error: str | None = None
@@ -162,8 +203,7 @@ class Sandbox(SQLModel, table=True):
     session_id: str = Field(foreign_key="session.id", index=True, max_length=32)
     backend: str = Field(max_length=32)
     external_id: str | None = Field(default=None, max_length=255)
-    # spawning -> connected -> ready -> stopping -> stopped | failed
-    status: str = Field(default="spawning", max_length=16, index=True)
+    status: SandboxStatus = _status(SandboxStatus, SandboxStatus.SPAWNING, 16, index=True)
     auth_token_hash: str = Field(unique=True, max_length=64)
     last_acked_seq: int = 0
     created_at: datetime = _time()
@@ -173,6 +213,3 @@ class Sandbox(SQLModel, table=True):
     exit_code: int | None = None
     failure_reason: str | None = None
 
-
-LIVE_SANDBOX_STATUSES = ("spawning", "connected", "ready")
-UNFINISHED_MESSAGE_STATUSES = ("queued", "running")

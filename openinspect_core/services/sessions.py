@@ -6,23 +6,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from openinspect_protocol.status import UNFINISHED_MESSAGE_STATUSES, SessionStatus
+from openinspect_protocol.timeline import SessionArchived, SessionRestored, SessionStatusChanged
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from openinspect_app.models import (
-    UNFINISHED_MESSAGE_STATUSES,
-    Message,
-    Participant,
-    Repo,
-    Session,
-    User,
-    utcnow,
-)
-from openinspect_app.services import timeline
-from openinspect_app.services.errors import Conflict, InvalidInput, NotFound
+from openinspect_core.models import Message, Participant, Repo, Session, User, utcnow
+from openinspect_core.services import timeline
+from openinspect_core.services.errors import Conflict, InvalidInput, NotFound
 
 MAX_TITLE_CHARS = 200
+ROLE_OWNER, ROLE_MEMBER = "owner", "member"
 
 
 def normalise_repo_url(url: str) -> str:
@@ -87,9 +82,9 @@ async def create(
     )
     db.add(session)
     await db.flush()  # no ORM relationships, so rows are written in the order flushed
-    db.add(Participant(session_id=session.id, user_id=creator.id, role="owner"))
+    db.add(Participant(session_id=session.id, user_id=creator.id, role=ROLE_OWNER))
     await db.flush()
-    await timeline.append(db, session.id, "session_status", {"status": session.status, "reason": None})
+    await timeline.append(db, session.id, SessionStatusChanged(status=session.status))
     return session
 
 
@@ -150,7 +145,7 @@ async def summary(db: AsyncSession, session_id: str) -> SessionSummary:
     return SessionSummary(session, repo, int(pending))
 
 
-async def set_status(db: AsyncSession, session: Session, status: str, reason: str | None = None) -> bool:
+async def set_status(db: AsyncSession, session: Session, status: SessionStatus, reason: str | None = None) -> bool:
     """Record a status change (and its timeline event); False when nothing changed."""
     if session.status == status and session.status_reason == reason:
         return False
@@ -158,7 +153,7 @@ async def set_status(db: AsyncSession, session: Session, status: str, reason: st
     session.status_reason = reason
     session.last_activity_at = utcnow()
     db.add(session)
-    await timeline.append(db, session.id, "session_status", {"status": status, "reason": reason})
+    await timeline.append(db, session.id, SessionStatusChanged(status=status, reason=reason))
     return True
 
 
@@ -168,7 +163,7 @@ async def archive(db: AsyncSession, session_id: str) -> Session:
     if session.archived_at is None:
         session.archived_at = utcnow()
         db.add(session)
-        await timeline.append(db, session.id, "session_archived", {})
+        await timeline.append(db, session.id, SessionArchived())
     return session
 
 
@@ -178,14 +173,14 @@ async def restore(db: AsyncSession, session_id: str) -> Session:
     if session.archived_at is not None:
         session.archived_at = None
         db.add(session)
-        await timeline.append(db, session.id, "session_restored", {})
+        await timeline.append(db, session.id, SessionRestored())
     return session
 
 
 async def request_warm(db: AsyncSession, session_id: str) -> bool:
     """Someone is about to prompt: have a sandbox ready. False when nothing is needed."""
     session = await get_active(db, session_id)
-    if session.status not in ("stopped", "failed"):
+    if session.status not in (SessionStatus.STOPPED, SessionStatus.FAILED):
         return False  # a sandbox is starting or running already
     session.warm_requested_at = utcnow()
     db.add(session)
@@ -200,7 +195,7 @@ async def join(db: AsyncSession, session: Session, user: User) -> Participant:
         participant.last_seen_at = utcnow()
         db.add(participant)
         return participant
-    participant = Participant(session_id=session.id, user_id=user.id, role="member")
+    participant = Participant(session_id=session.id, user_id=user.id, role=ROLE_MEMBER)
     try:
         async with db.begin_nested():
             db.add(participant)

@@ -1,12 +1,13 @@
-"""Structured logs for the sandbox runtime: one JSON object per line on stderr.
+"""The one structured log style of every Open-Inspect process.
 
-Every record has a dotted event name (``bridge.connected``, ``supervisor.fatal``)
-as its message and its details as fields, so a person grepping a sandbox's
-output and a log shipper parsing it read the same thing. Modules log through
-:class:`EventLog`; only the entrypoint calls :func:`configure`.
+A record is a dotted event name (``bridge.connected``, ``dispatcher.round_failed``)
+and keyword fields: ``log = EventLog(__name__); log.info("worker.started", backend="local")``.
+Output is one JSON object per line (:class:`JsonFormatter`: containers, log shippers,
+and the local backend, which reads a sandbox's last error from its log) or
+``time level event key=value`` for a person at a terminal (:class:`TextFormatter`).
 
-Nothing secret is ever passed as a field: tokens and API keys stay inside the
-config and the parts that use them.
+It lives in the protocol package because the sandbox's log lines are read by the
+control plane, and the sandbox imports nothing else of it. Never pass a secret as a field.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -69,12 +71,34 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str, ensure_ascii=False)
 
 
-def configure(level: int = logging.INFO, stream: TextIO | None = None) -> None:
-    """Send every log record of the process to ``stream`` (stderr) as JSON lines."""
+class TextFormatter(logging.Formatter):
+    """``time level event key=value ...``: the same records, for a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{self.formatTime(record)} {record.levelname:<7} {record.getMessage()}"
+        fields = fields_of(record)
+        if fields:
+            line += " " + " ".join(f"{k}={v!r}" for k, v in fields.items())
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def configure(*, json_lines: bool, level: int = logging.INFO, stream: TextIO | None = None,
+              loggers: Iterable[str] | None = None) -> None:
+    """Send log records to ``stream`` (stderr) in one of the two forms.
+
+    ``loggers=None`` configures the root logger (a process of our own, such as a
+    sandbox); a list configures only those (inside a host such as Reflex, whose
+    own logging stays as it is).
+    """
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
+    targets = [logging.getLogger()] if loggers is None else [logging.getLogger(name) for name in loggers]
+    for logger in targets:
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
+        if loggers is not None:
+            logger.propagate = False
     # The websockets library logs every reconnect attempt itself; ours say more.
     logging.getLogger("websockets").setLevel(logging.WARNING)

@@ -6,8 +6,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from openinspect_app.models import User
-from openinspect_app.services.errors import InvalidInput
+from openinspect_core.models import User
+from openinspect_core.services.errors import InvalidInput
 
 
 async def get_or_create(db: AsyncSession, name: str, email: str) -> User:

@@ -6,7 +6,7 @@ import typing
 
 import pytest
 
-from openinspect_app import protocol as p
+import openinspect_protocol as p
 
 AUTHOR = p.Author(name="Ada Lovelace", email="ada@example.com")
 
@@ -22,10 +22,10 @@ SANDBOX_EVENTS: list[p.SandboxEvent] = [
     p.ToolResult(seq=9, message_id="m1", call_id="c1", tool="bash", status="completed", output="a\n"),
     p.StepStart(seq=10, message_id="m1"),
     p.StepFinish(seq=11, message_id="m1", reason="stop", tokens=p.TokenUsage(input=10, output=5), cost=0.01),
-    p.Error(seq=12, code="agent_exited", message="boom", fatal=False),
+    p.ErrorEvent(seq=12, code="agent_exited", message="boom", fatal=False),
     p.ExecutionComplete(seq=13, message_id="m1", success=False, stopped=True),
     p.Artifact(seq=14, kind="commit", ref="abc", data={"subject": "x"}),
-    p.Warning(seq=15, code="setup_failed", message="exit 1"),
+    p.WarningEvent(seq=15, code="setup_failed", message="exit 1"),
     p.SessionTitle(seq=16, title="Fix the build"),
 ]
 
@@ -39,7 +39,8 @@ COMMANDS: list[p.Command] = [
 
 
 def test_every_sandbox_event_type_is_covered() -> None:
-    assert {e.type for e in SANDBOX_EVENTS} == p.SANDBOX_EVENT_TYPES
+    union = typing.get_args(typing.get_args(p.SandboxEvent)[0])
+    assert {e.type for e in SANDBOX_EVENTS} == {cls.model_fields["type"].default for cls in union}
 
 
 def test_every_command_type_is_covered() -> None:

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import uuid
 
 import psycopg
+from openinspect_protocol.logs import EventLog
 
-from openinspect_app.notifier import Notifier
+from openinspect_core.notify.local import Notifier
 
-log = logging.getLogger(__name__)
+log = EventLog(__name__)
 
 CHANNEL = "openinspect_session"
 RECONNECT_SECONDS = 1.0
@@ -69,7 +69,7 @@ class PostgresNotifier(Notifier):
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # the database went away: keep trying, lose only hints
-                log.warning("notifier.send_failed", extra={"error": str(error)})
+                log.warning("notifier.send_failed", error=str(error))
                 await asyncio.sleep(RECONNECT_SECONDS)
 
     async def _listen(self) -> None:
@@ -83,7 +83,7 @@ class PostgresNotifier(Notifier):
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                log.warning("notifier.listen_failed", extra={"error": str(error)})
+                log.warning("notifier.listen_failed", error=str(error))
                 await asyncio.sleep(RECONNECT_SECONDS)
 
     def _receive(self, payload: str) -> None:

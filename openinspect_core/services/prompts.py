@@ -10,17 +10,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from openinspect_protocol.status import UNFINISHED_MESSAGE_STATUSES, MessageStatus
+from openinspect_protocol.timeline import (
+    PromptAuthor,
+    PromptCancelled,
+    PromptFinished,
+    PromptQueued,
+    PromptStarted,
+    StopRequested,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from openinspect_app.models import UNFINISHED_MESSAGE_STATUSES, Message, User, utcnow
-from openinspect_app.services import sessions, timeline
-from openinspect_app.services.errors import Conflict, InvalidInput, LimitReached, NotFound, TooLarge
+from openinspect_core.models import Message, User, utcnow
+from openinspect_core.services import sessions, timeline
+from openinspect_core.services.errors import Conflict, InvalidInput, LimitReached, NotFound, TooLarge
 
 MAX_CLIENT_REQUEST_ID_CHARS = 200
-FINISHED_STATUSES = ("completed", "failed", "stopped", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -35,8 +43,8 @@ class Enqueued:
     created: bool  # False: the client_request_id was seen before; nothing new was queued
 
 
-def author_payload(user: User) -> dict[str, str]:
-    return {"id": user.id, "name": user.name, "email": user.email}
+def author_payload(user: User) -> PromptAuthor:
+    return PromptAuthor(id=user.id, name=user.name, email=user.email)
 
 
 async def enqueue(
@@ -88,19 +96,8 @@ async def enqueue(
         existing = await _by_request_id(db, session_id, client_request_id)
         assert existing is not None
         return Enqueued(existing, created=False)
-    await timeline.append(
-        db,
-        session.id,
-        "prompt_queued",
-        {
-            "message_id": message.id,
-            "author": author_payload(author),
-            "content": content,
-            "source": source,
-            "position": pending + 1,
-        },
-        message_id=message.id,
-    )
+    await timeline.append(db, session.id, PromptQueued(message_id=message.id, author=author_payload(author),
+                                                       content=content, source=source, position=pending + 1))
     return Enqueued(message, created=True)
 
 
@@ -142,13 +139,13 @@ async def list_for_session(db: AsyncSession, session_id: str, *, unfinished_only
 async def cancel(db: AsyncSession, session_id: str, message_id: str) -> Message:
     """Cancel a prompt that has not started; a running one must be stopped instead."""
     message = await get(db, session_id, message_id)
-    changed = await _transition(db, message, "queued", "cancelled")
+    changed = await _transition(db, message, MessageStatus.QUEUED, MessageStatus.CANCELLED)
     if not changed:
         await db.refresh(message)
         raise Conflict(
             f"the prompt is {message.status}, only a queued prompt can be cancelled", code="not_queued"
         )
-    await timeline.append(db, session_id, "prompt_cancelled", {"message_id": message.id}, message_id=message.id)
+    await timeline.append(db, session_id, PromptCancelled(message_id=message.id))
     return message
 
 
@@ -161,14 +158,13 @@ async def request_stop(db: AsyncSession, session_id: str) -> Message:
     if running.stop_requested_at is None:
         running.stop_requested_at = utcnow()
         db.add(running)
-        await timeline.append(db, session_id, "stop_requested", {"message_id": running.id},
-                              message_id=running.id)
+        await timeline.append(db, session_id, StopRequested(message_id=running.id))
     return running
 
 
 async def running_message(db: AsyncSession, session_id: str) -> Message | None:
     return (
-        await db.exec(select(Message).where(Message.session_id == session_id, Message.status == "running"))
+        await db.exec(select(Message).where(Message.session_id == session_id, Message.status == MessageStatus.RUNNING))
     ).first()
 
 
@@ -176,7 +172,7 @@ async def oldest_queued(db: AsyncSession, session_id: str) -> Message | None:
     return (
         await db.exec(
             select(Message)
-            .where(Message.session_id == session_id, Message.status == "queued")
+            .where(Message.session_id == session_id, Message.status == MessageStatus.QUEUED)
             .order_by(col(Message.created_at), col(Message.id))
             .limit(1)
         )
@@ -185,39 +181,37 @@ async def oldest_queued(db: AsyncSession, session_id: str) -> Message | None:
 
 async def start(db: AsyncSession, message: Message, sandbox_id: str) -> bool:
     """queued -> running; False when somebody cancelled it first."""
-    if not await _transition(db, message, "queued", "running", sandbox_id=sandbox_id, started_at=utcnow()):
+    if not await _transition(db, message, MessageStatus.QUEUED, MessageStatus.RUNNING, sandbox_id=sandbox_id,
+                             started_at=utcnow()):
         return False
-    await timeline.append(db, message.session_id, "prompt_started", {"message_id": message.id},
-                          message_id=message.id)
+    await timeline.append(db, message.session_id, PromptStarted(message_id=message.id))
     return True
 
 
-async def finish(db: AsyncSession, message: Message, status: str, error: str | None = None) -> bool:
+async def finish(db: AsyncSession, message: Message, status: MessageStatus, error: str | None = None) -> bool:
     """running (or queued, when the sandbox died first) -> a finished status."""
-    assert status in FINISHED_STATUSES
+    assert status.finished
     changed = False
     for before in UNFINISHED_MESSAGE_STATUSES:
         if await _transition(db, message, before, status, error=error, finished_at=utcnow()):
             changed = True
             break
     if changed:
-        await timeline.append(
-            db, message.session_id, "prompt_finished",
-            {"message_id": message.id, "status": status, "error": error}, message_id=message.id,
-        )
+        await timeline.append(db, message.session_id, PromptFinished(message_id=message.id, status=status, error=error))
     return changed
 
 
 async def fail_queued(db: AsyncSession, session_id: str, reason: str) -> int:
     """End every waiting prompt (its sandbox cannot come); returns how many."""
     queued = (await db.exec(select(Message).where(Message.session_id == session_id,
-                                                  Message.status == "queued"))).all()
+                                                  Message.status == MessageStatus.QUEUED))).all()
     for message in queued:
-        await finish(db, message, "failed", f"not run: {reason}")
+        await finish(db, message, MessageStatus.FAILED, f"not run: {reason}")
     return len(queued)
 
 
-async def _transition(db: AsyncSession, message: Message, before: str, after: str, **values: object) -> bool:
+async def _transition(db: AsyncSession, message: Message, before: MessageStatus, after: MessageStatus,
+                      **values: object) -> bool:
     result = await db.exec(  # type: ignore[call-overload]
         sa.update(Message)
         .where(col(Message.id) == message.id, col(Message.status) == before)

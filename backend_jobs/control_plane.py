@@ -1,0 +1,108 @@
+"""The control plane's one composition root, for every process that runs it.
+
+:class:`ControlPlane` alone turns settings into parts: the database (migrated
+at start), the notifier, the :class:`~openinspect_core.context.AppContext`
+front ends use, and — when this process runs the background jobs — the sandbox
+backend and :class:`BackgroundJobs`. The web process builds it from a Reflex
+lifespan task (with the jobs in-process on the embedded default, or without
+them when a worker runs them); ``python -m backend_jobs`` builds it with the
+jobs and nothing else; tests and benchmarks build it directly. Every part gets
+what it needs through its constructor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from openinspect_protocol.logs import EventLog
+
+from backend_jobs.bridge_handler import BridgeSessions
+from backend_jobs.bridge_server import BridgeConnections, BridgeServer
+from backend_jobs.dispatcher import Dispatcher
+from backend_jobs.ingestion import Ingestor
+from backend_jobs.sandboxes import create_backend
+from backend_jobs.sandboxes.base import SandboxBackend
+from backend_jobs.supervision import Supervisor
+from openinspect_core.context import AppContext
+from openinspect_core.db import Database
+from openinspect_core.notify.local import Notifier
+from openinspect_core.notify.postgres import notifier_for
+from openinspect_core.settings import Settings
+
+log = EventLog(__name__)
+
+
+class BackgroundJobs:
+    """Bridges in, prompts out, sandboxes supervised: the background task manager's parts, wired."""
+
+    def __init__(self, settings: Settings, db: Database, notifier: Notifier, backend: SandboxBackend) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.bridges = BridgeConnections()
+        self.ingestor = Ingestor(db, notifier)
+        self.supervisor = Supervisor(settings, db, notifier, backend, self.bridges, self.control_plane_url)
+        self.dispatcher = Dispatcher(db, notifier, self.supervisor, self.bridges)
+        handler = BridgeSessions(db, notifier, self.ingestor, self.dispatcher)
+        self.bridge_server = BridgeServer(handler, self.bridges, settings.bridge_host, settings.bridge_port)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def control_plane_url(self) -> str:
+        """Where sandboxes reach the bridge server (its port is known once it listens)."""
+        return self.settings.bridge_public_url or f"ws://{self.settings.bridge_host}:{self.bridge_server.port}"
+
+    async def start(self) -> None:
+        await self.bridge_server.start()
+        await self.backend.start()
+        await self.supervisor.recover()
+        self._tasks = [
+            asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
+            asyncio.create_task(self.supervisor.run_timers(), name="timers"),
+        ]
+        log.info("background_jobs.started", backend=self.backend.name, bridge_url=self.control_plane_url())
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.dispatcher.close()
+        if not self.backend.capabilities.outlives_control_plane:
+            await self.supervisor.stop_all("the control plane is shutting down")
+        await self.backend.close()
+        await self.bridge_server.close()
+        log.info("background_jobs.stopped")
+
+
+class ControlPlane:
+    def __init__(self, settings: Settings, *, run_background_jobs: bool | None = None,
+                 backend: SandboxBackend | None = None) -> None:
+        """``run_background_jobs`` defaults to the ``OPENINSPECT_BACKGROUND_JOBS`` setting;
+        ``backend`` replaces the configured sandbox backend (tests, benchmarks)."""
+        self.settings = settings
+        self.db = Database(settings.database_url)
+        self.notifier = notifier_for(settings.database_url)
+        self.context = AppContext(settings, self.db, self.notifier)
+        run = settings.background_jobs_in_process if run_background_jobs is None else run_background_jobs
+        self.jobs: BackgroundJobs | None = None
+        if run:
+            backend = backend or create_backend(settings.sandbox_backend, settings)
+            self.jobs = BackgroundJobs(settings, self.db, self.notifier, backend)
+
+    @property
+    def backend(self) -> SandboxBackend:
+        assert self.jobs is not None, "the background jobs run in another process"
+        return self.jobs.backend
+
+    async def start(self) -> None:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self.db.migrate)
+        await self.notifier.start()
+        if self.jobs is not None:
+            await self.jobs.start()
+        log.info("control_plane.started", database=self.db.engine.url.render_as_string(hide_password=True),
+                 background_jobs="here" if self.jobs else "elsewhere")
+
+    async def stop(self) -> None:
+        if self.jobs is not None:
+            await self.jobs.stop()
+        await self.notifier.close()
+        await self.db.dispose()

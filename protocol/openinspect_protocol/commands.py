@@ -1,0 +1,56 @@
+"""Control plane -> bridge: the commands a sandbox obeys."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, TypeAdapter
+
+from openinspect_protocol.base import Author, Message, parse
+
+
+class Prompt(Message):
+    """Run this prompt now, for ``author`` (the commits it makes are theirs)."""
+
+    type: Literal["prompt"] = "prompt"
+    message_id: str
+    content: str
+    author: Author
+    model: str | None = None
+
+
+class Stop(Message):
+    """Abort the running prompt (if it is ``message_id``, or whatever runs when None)."""
+
+    type: Literal["stop"] = "stop"
+    message_id: str | None = None
+
+
+class Shutdown(Message):
+    """Stop the agent and end the sandbox cleanly."""
+
+    type: Literal["shutdown"] = "shutdown"
+    reason: str = "requested"
+
+
+class Ack(Message):
+    """Every event with ``seq`` at or below this one is stored."""
+
+    type: Literal["ack"] = "ack"
+    seq: int = Field(ge=0)
+
+
+class Reject(Message):
+    """The control plane refused a frame the bridge sent; the reason is for logs."""
+
+    type: Literal["reject"] = "reject"
+    reason: str
+
+
+Command = Annotated[Prompt | Stop | Shutdown | Ack | Reject, Field(discriminator="type")]
+_adapter: TypeAdapter[Command] = TypeAdapter(Command)
+
+
+def parse_command(raw: str | bytes) -> Command:
+    """Parse one control-plane frame, or raise :class:`~openinspect_protocol.ProtocolError` saying why not."""
+    return parse(_adapter, raw, "command")

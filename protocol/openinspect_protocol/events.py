@@ -1,0 +1,186 @@
+"""Sandbox -> control plane: the events a sandbox's bridge sends.
+
+Every event carries ``seq``, numbered from 1 per sandbox by the bridge's
+outbox; the control plane acknowledges cumulatively (``Ack``) and the bridge
+re-sends whatever is unacknowledged after a reconnect, so nothing is lost or
+doubled. ``message_id`` ties an event to the prompt it belongs to.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, Field, TypeAdapter
+
+from openinspect_protocol.base import Message, TokenUsage, now, parse
+from openinspect_protocol.version import PROTOCOL_VERSION
+
+
+class _Event(Message):
+    seq: int = Field(default=0, ge=0, description="per-sandbox sequence; 0 until the outbox numbers it")
+    ts: AwareDatetime = Field(default_factory=now)
+    message_id: str | None = Field(default=None, description="the prompt this event belongs to")
+
+
+class Ready(_Event):
+    """The agent is up; prompts may be sent."""
+
+    type: Literal["ready"] = "ready"
+    agent: str
+    agent_version: str
+    protocol_version: int = PROTOCOL_VERSION
+    head_sha: str | None = None
+
+
+class Heartbeat(_Event):
+    """Liveness only: kept on the sandbox's row, never stored on the timeline."""
+
+    type: Literal["heartbeat"] = "heartbeat"
+
+
+Stage = Literal["syncing", "setup", "starting_agent"]
+
+
+class StageChanged(_Event):
+    """The sandbox entered one of its start-up steps (shown as progress)."""
+
+    type: Literal["stage"] = "stage"
+    stage: Stage
+
+
+class GitSync(_Event):
+    """The repository was cloned or fetched (or could not be)."""
+
+    type: Literal["git_sync"] = "git_sync"
+    status: Literal["completed", "failed"]
+    repo_url: str
+    branch: str | None = None
+    head_sha: str | None = None
+    detail: str | None = None
+
+
+ScriptName = Literal["setup", "start"]
+
+
+class ScriptOutput(_Event):
+    """A chunk of a repository script's combined stdout/stderr."""
+
+    type: Literal["script_output"] = "script_output"
+    script: ScriptName
+    text: str
+
+
+class ScriptFinished(_Event):
+    """A repository script ended: its exit code, or that it ran out of time."""
+
+    type: Literal["script_finished"] = "script_finished"
+    script: ScriptName
+    exit_code: int | None
+    timed_out: bool = False
+    duration_ms: int
+
+
+class TokenDelta(_Event):
+    """Streamed assistant text (coalesced by the harness into small chunks)."""
+
+    type: Literal["token"] = "token"
+    part_id: str
+    text: str
+
+
+class ToolCall(_Event):
+    """The agent called a tool (its input may grow while the call streams)."""
+
+    type: Literal["tool_call"] = "tool_call"
+    call_id: str
+    tool: str
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolResult(_Event):
+    """A tool call ended; ``output`` is capped by the harness."""
+
+    type: Literal["tool_result"] = "tool_result"
+    call_id: str
+    tool: str
+    status: Literal["completed", "error"]
+    title: str | None = None
+    output: str = ""
+    error: str | None = None
+
+
+class StepStart(_Event):
+    """The agent began a model step."""
+
+    type: Literal["step_start"] = "step_start"
+
+
+class StepFinish(_Event):
+    """A model step ended, with what it cost."""
+
+    type: Literal["step_finish"] = "step_finish"
+    reason: str | None = None
+    tokens: TokenUsage = Field(default_factory=TokenUsage)
+    cost: float = 0.0
+
+
+class ErrorEvent(_Event):
+    """Something went wrong. ``fatal`` means the sandbox cannot go on."""
+
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    fatal: bool = False
+
+
+class ExecutionComplete(_Event):
+    """The prompt ``message_id`` is finished; the agent is free for the next one."""
+
+    type: Literal["execution_complete"] = "execution_complete"
+    success: bool
+    stopped: bool = False
+    error: str | None = None
+
+
+ArtifactKind = Literal["commit", "branch", "pr", "screenshot", "diff"]
+
+
+class Artifact(_Event):
+    """Something the turn produced: a commit, a branch, a pull request, a screenshot, a diff."""
+
+    type: Literal["artifact"] = "artifact"
+    kind: ArtifactKind
+    ref: str = Field(description="commit sha, branch name, URL or file name")
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class WarningEvent(_Event):
+    """Something went wrong but the sandbox goes on (e.g. setup.sh failed)."""
+
+    type: Literal["warning"] = "warning"
+    code: str
+    message: str
+
+
+class SessionTitle(_Event):
+    """The agent named the session (a title a person gave is kept)."""
+
+    type: Literal["session_title"] = "session_title"
+    title: str = Field(max_length=200)
+
+
+StoredSandboxEvent = (
+    Ready | StageChanged | GitSync | ScriptOutput | ScriptFinished | TokenDelta | ToolCall | ToolResult
+    | StepStart | StepFinish | ErrorEvent | ExecutionComplete | Artifact | WarningEvent | SessionTitle
+)
+"""The sandbox events the timeline keeps (all but :class:`Heartbeat`)."""
+
+SandboxEvent = Annotated[Heartbeat | StoredSandboxEvent, Field(discriminator="type")]
+_adapter: TypeAdapter[SandboxEvent] = TypeAdapter(SandboxEvent)
+
+
+def parse_sandbox_event(raw: str | bytes) -> SandboxEvent:
+    """Parse one bridge frame, or raise :class:`~openinspect_protocol.ProtocolError` saying why not."""
+    return parse(_adapter, raw, "sandbox event")
+
+

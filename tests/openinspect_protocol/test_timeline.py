@@ -1,0 +1,87 @@
+"""Every timeline event survives the trip into a row and back; bad rows are refused; the catalogue is current."""
+
+from __future__ import annotations
+
+import typing
+
+import pytest
+
+import openinspect_protocol as p
+from openinspect_protocol import catalogue
+from openinspect_protocol.status import MessageStatus, SessionStatus
+from openinspect_protocol.timeline import (
+    BridgeRejected,
+    PromptAuthor,
+    PromptCancelled,
+    PromptFinished,
+    PromptQueued,
+    PromptStarted,
+    SandboxExited,
+    SandboxSpawning,
+    SessionArchived,
+    SessionRestored,
+    SessionStatusChanged,
+    StopRequested,
+    TimelineEvent,
+    from_stored,
+    message_id_of,
+    stored_data,
+)
+from tests.conftest import REPO_ROOT
+from tests.openinspect_protocol.test_wire import SANDBOX_EVENTS
+
+CONTROL_EVENTS: list[TimelineEvent] = [
+    SessionStatusChanged(status=SessionStatus.SETUP, reason=None),
+    SandboxSpawning(sandbox_id="s1", backend="local"),
+    SandboxExited(sandbox_id="s1", exit_code=3, reason="exited", log_tail="last line"),
+    PromptQueued(message_id="m1", author=PromptAuthor(id="u1", name="Ada", email="ada@example.com"),
+                 content="hi", source="web", position=1),
+    PromptStarted(message_id="m1"),
+    PromptFinished(message_id="m1", status=MessageStatus.FAILED, error="boom"),
+    PromptCancelled(message_id="m2"),
+    StopRequested(message_id="m1"),
+    BridgeRejected(reason="bad frame", frame="{"),
+    SessionArchived(),
+    SessionRestored(),
+]
+STORED: list[TimelineEvent] = [e for e in SANDBOX_EVENTS if not isinstance(e, p.Heartbeat)] + CONTROL_EVENTS  # type: ignore[misc]
+
+
+def test_every_timeline_event_type_is_covered() -> None:
+    union = typing.get_args(typing.get_args(TimelineEvent)[0])
+    assert {type(e) for e in STORED} == set(union)
+    assert p.Heartbeat not in union  # liveness only, never stored
+
+
+@pytest.mark.parametrize("event", STORED, ids=lambda e: e.type)
+def test_round_trip_through_a_row(event: TimelineEvent) -> None:
+    data = stored_data(event)
+    assert "type" not in data and "seq" not in data
+    seq = getattr(event, "seq", None)
+    back = from_stored(event.type, data, message_id_of(event), seq)
+    assert back == event
+
+
+def test_a_sandbox_events_message_id_lives_in_its_column() -> None:
+    event = p.TokenDelta(seq=4, message_id="m1", part_id="x", text="hi")
+    assert "message_id" not in stored_data(event)
+    assert message_id_of(event) == "m1"
+    # The control plane's prompt events keep it in their data too (older rows were written so).
+    assert stored_data(PromptStarted(message_id="m1")) == {"message_id": "m1"}
+
+
+@pytest.mark.parametrize(("event_type", "data", "reason"), [
+    ("no_such_event", {}, "unknown stored event type 'no_such_event'"),
+    ("prompt_started", {}, "message_id"),
+    ("session_status", {"status": "sleeping"}, "status"),
+    ("prompt_queued", {"message_id": "m", "author": {}, "content": "", "source": "api", "position": 1}, "author"),
+])
+def test_a_row_that_holds_no_valid_event_is_refused_with_a_reason(event_type: str, data: dict[str, object],
+                                                                  reason: str) -> None:
+    with pytest.raises(p.ProtocolError, match=reason):
+        from_stored(event_type, data)
+
+
+def test_the_docs_catalogue_is_generated_from_the_models() -> None:
+    """docs/events.md is what ``python -m openinspect_protocol.catalogue`` prints (regenerate it when this fails)."""
+    assert (REPO_ROOT / "docs" / "events.md").read_text() == catalogue.render()
