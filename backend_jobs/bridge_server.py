@@ -128,23 +128,14 @@ class BridgeServer:
         self._server = None
 
     async def _check_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
-        path = request.path.split("?", 1)[0]
-        session_id = path.removeprefix(PATH_PREFIX)
-        if not path.startswith(PATH_PREFIX) or not session_id or "/" in session_id:
-            return _refuse(connection, HTTPStatus.BAD_REQUEST, "expected /bridge/{session_id}")
-        version = request.headers.get(protocol.PROTOCOL_HEADER)
-        if version != str(protocol.PROTOCOL_VERSION):
-            return _refuse(connection, HTTPStatus.UPGRADE_REQUIRED,
-                           f"protocol version {version!r} not supported; this server speaks "
-                           f"{protocol.PROTOCOL_VERSION}")
-        token = _bearer(request.headers)
-        if token is None:
-            return _refuse(connection, HTTPStatus.UNAUTHORIZED, "missing bearer token")
+        checked = check_handshake(request.path, request.headers)
+        if isinstance(checked, Refusal):
+            return _refuse(connection, checked.status, checked.reason)
         try:
-            sandbox_id = await self.handler.authenticate(session_id, token)
+            sandbox_id = await self.handler.authenticate(checked.session_id, checked.token)
         except BridgeRefused as refused:
             return _refuse(connection, refused.status, refused.reason)
-        self._authenticated[id(connection)] = (session_id, sandbox_id)
+        self._authenticated[id(connection)] = (checked.session_id, sandbox_id)
         return None
 
     async def _serve_connection(self, websocket: ServerConnection) -> None:
@@ -162,6 +153,37 @@ class BridgeServer:
         finally:
             self.connections._remove(connection)
             await self.handler.disconnected(connection)
+
+
+@dataclass(frozen=True)
+class Handshake:
+    """A handshake that passed the transport's checks; the handler still judges the token."""
+
+    session_id: str
+    token: str
+
+
+@dataclass(frozen=True)
+class Refusal:
+    status: HTTPStatus
+    reason: str
+
+
+def check_handshake(path: str, headers: Headers) -> Handshake | Refusal:
+    """The checks made before the handler sees a handshake: path, protocol version, bearer token (in that order)."""
+    path = path.split("?", 1)[0]
+    session_id = path.removeprefix(PATH_PREFIX)
+    if not path.startswith(PATH_PREFIX) or not session_id or "/" in session_id:
+        return Refusal(HTTPStatus.BAD_REQUEST, "expected /bridge/{session_id}")
+    version = headers.get(protocol.PROTOCOL_HEADER)
+    if version != str(protocol.PROTOCOL_VERSION):
+        return Refusal(HTTPStatus.UPGRADE_REQUIRED,
+                       f"protocol version {version!r} not supported; this server speaks "
+                       f"{protocol.PROTOCOL_VERSION}")
+    token = _bearer(headers)
+    if token is None:
+        return Refusal(HTTPStatus.UNAUTHORIZED, "missing bearer token")
+    return Handshake(session_id, token)
 
 
 def _bearer(headers: Headers) -> str | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Container, Sequence
 from datetime import UTC, datetime, timedelta
 
 import openinspect_protocol as p
@@ -95,20 +96,10 @@ class Dispatcher:
                 Sandbox.session_id == session_id, Sandbox.status == SandboxStatus.FAILED,
                 col(Sandbox.stopped_at) >= since).order_by(col(Sandbox.stopped_at)))).all()
         connection = self.bridges.get(session_id)
-        ready = (live is not None and live.status == SandboxStatus.READY and connection is not None
-                 and connection.sandbox_id == live.id)
-        view = lifecycle.SessionView(
-            archived=session.archived_at is not None,
-            has_live_sandbox=live is not None,
-            sandbox_ready=ready,
-            ever_had_sandbox=newest is not None,
-            warm_requested=session.warm_requested_at is not None and (
-                newest is None or session.warm_requested_at > _aware(newest)),
-            running_message_id=running.id if running else None,
-            stop_pending=bool(running and running.stop_requested_at and running.id not in self._stops_sent),
-            oldest_queued_id=queued.id if queued else None,
-            breaker_open=lifecycle.breaker_open([(utcnow() - _aware(at)).total_seconds() for at, _ in failures]),
-        )
+        view = session_view(
+            session, live=live, connected_sandbox_id=connection.sandbox_id if connection is not None else None,
+            newest_sandbox_at=newest, running=running, queued=queued, stops_sent=self._stops_sent,
+            failed_at=[at for at, _ in failures if at is not None], now=utcnow())
         for action in lifecycle.decide(view):
             match action:
                 case lifecycle.Spawn():
@@ -124,11 +115,7 @@ class Dispatcher:
                     assert live is not None
                     await self.supervisor.stop(live.id, reason)
                 case lifecycle.RefuseSpawn():
-                    last = failures[-1][1] if failures else "unknown"
-                    await self.supervisor.refuse_spawn(session_id, (
-                        f"circuit breaker open: {len(failures)} sandboxes failed in the last "
-                        f"{lifecycle.BREAKER_WINDOW_SECONDS / 60:.0f} minutes (last: {last}); "
-                        "fix the cause, then send again"))
+                    await self.supervisor.refuse_spawn(session_id, breaker_refusal([reason for _, reason in failures]))
 
     async def _dispatch(self, session_id: str, message_id: str, sandbox_id: str,
                         connection: BridgeConnection) -> None:
@@ -163,6 +150,38 @@ class Dispatcher:
         for task in list(self._rounds):
             task.cancel()
         await asyncio.gather(*self._rounds, return_exceptions=True)
+
+
+def session_view(session: Session, *, live: Sandbox | None, connected_sandbox_id: str | None,
+                 newest_sandbox_at: datetime | None, running: Message | None, queued: Message | None,
+                 stops_sent: Container[str], failed_at: Sequence[datetime], now: datetime) -> lifecycle.SessionView:
+    """What ``lifecycle.decide`` needs to know of a session, from what one round read.
+
+    ``live`` is the newest sandbox that may still run, ``connected_sandbox_id`` the sandbox
+    of the session's bridge connection (if any), ``newest_sandbox_at`` when the session's
+    newest sandbox (of any status) was created, ``stops_sent`` the prompts whose stop was
+    already delivered, ``failed_at`` when the recent failed sandboxes stopped.
+    """
+    return lifecycle.SessionView(
+        archived=session.archived_at is not None,
+        has_live_sandbox=live is not None,
+        sandbox_ready=live is not None and live.status == SandboxStatus.READY and connected_sandbox_id == live.id,
+        ever_had_sandbox=newest_sandbox_at is not None,
+        warm_requested=session.warm_requested_at is not None and (
+            newest_sandbox_at is None or session.warm_requested_at > _aware(newest_sandbox_at)),
+        running_message_id=running.id if running else None,
+        stop_pending=bool(running and running.stop_requested_at and running.id not in stops_sent),
+        oldest_queued_id=queued.id if queued else None,
+        breaker_open=lifecycle.breaker_open([(now - _aware(at)).total_seconds() for at in failed_at]),
+    )
+
+
+def breaker_refusal(failure_reasons: Sequence[str | None]) -> str:
+    """Why no sandbox is started, given the reasons of the recent failures (oldest first)."""
+    last = failure_reasons[-1] if failure_reasons else "unknown"
+    return (f"circuit breaker open: {len(failure_reasons)} sandboxes failed in the last "
+            f"{lifecycle.BREAKER_WINDOW_SECONDS / 60:.0f} minutes (last: {last}); "
+            "fix the cause, then send again")
 
 
 def _aware(value: datetime) -> datetime:

@@ -10,7 +10,7 @@ change only through ``openinspect_core.services.sandboxes``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Container, Iterable
 from datetime import datetime
 
 import openinspect_protocol as p
@@ -158,24 +158,13 @@ class Supervisor:
     async def check_timers(self, now: datetime | None = None) -> None:
         """Fail sandboxes that went silent; stop ready ones that sat idle too long."""
         now = now or utcnow()
-        stale: list[tuple[str, float]] = []
-        idle: list[str] = []
         async with self.db.session() as db:
             rows = (await db.exec(
                 select(Sandbox, Session).join(Session, col(Session.id) == Sandbox.session_id)
                 .where(col(Sandbox.status).in_(LIVE_SANDBOX_STATUSES)))).all()
             busy = set((await db.exec(select(Message.session_id).where(
                 col(Message.status).in_(UNFINISHED_MESSAGE_STATUSES)))).all())
-            for sandbox, session in rows:
-                silent = (now - (sandbox.last_heartbeat_at or sandbox.created_at)).total_seconds()
-                if lifecycle.is_stale(seconds_since_contact=silent,
-                                      stale_seconds=self.settings.heartbeat_stale_seconds):
-                    stale.append((sandbox.id, silent))
-                elif lifecycle.is_idle(sandbox_ready=sandbox.status == SandboxStatus.READY,
-                                       has_work=session.id in busy,
-                                       seconds_since_activity=(now - session.last_activity_at).total_seconds(),
-                                       idle_timeout_seconds=self.settings.sandbox_idle_timeout_seconds):
-                    idle.append(sandbox.id)
+            stale, idle = timer_verdicts(rows, busy=busy, now=now, settings=self.settings)
         for sandbox_id, silent in stale:
             await self.fail(sandbox_id, f"no heartbeat from the sandbox for {silent:.0f} s")
         for sandbox_id in idle:
@@ -217,12 +206,49 @@ async def _end_prompts(db: AsyncSession, session: Session, sandbox: Sandbox,
     """
     unfinished = (await db.exec(select(Message).where(
         Message.session_id == session.id, col(Message.status).in_(UNFINISHED_MESSAGE_STATUSES)))).all()
+    for message, status, reason in prompt_endings(unfinished, sandbox_id=sandbox.id, change=change,
+                                                  archived=session.archived_at is not None,
+                                                  drop_queued=drop_queued):
+        await prompts.finish(db, message, status, reason)
+
+
+def timer_verdicts(rows: Iterable[tuple[Sandbox, Session]], *, busy: Container[str], now: datetime,
+                   settings: Settings) -> tuple[list[tuple[str, float]], list[str]]:
+    """Which live sandboxes the timers act on: (stale ones with their seconds of silence, idle ones).
+
+    ``rows`` are the live sandboxes with their sessions; ``busy`` the sessions with an
+    unfinished prompt. A stale sandbox is not also judged idle.
+    """
+    stale: list[tuple[str, float]] = []
+    idle: list[str] = []
+    for sandbox, session in rows:
+        silent = (now - (sandbox.last_heartbeat_at or sandbox.created_at)).total_seconds()
+        if lifecycle.is_stale(seconds_since_contact=silent, stale_seconds=settings.heartbeat_stale_seconds):
+            stale.append((sandbox.id, silent))
+        elif lifecycle.is_idle(sandbox_ready=sandbox.status == SandboxStatus.READY,
+                               has_work=session.id in busy,
+                               seconds_since_activity=(now - session.last_activity_at).total_seconds(),
+                               idle_timeout_seconds=settings.sandbox_idle_timeout_seconds):
+            idle.append(sandbox.id)
+    return stale, idle
+
+
+def prompt_endings(unfinished: Iterable[Message], *, sandbox_id: str, change: lifecycle.StatusChange,
+                   archived: bool, drop_queued: bool) -> list[tuple[Message, MessageStatus, str]]:
+    """What becomes of each unfinished prompt of a session whose sandbox ``sandbox_id`` ended.
+
+    ``change`` is what the end means for the session (``lifecycle.status_for_exit``);
+    ``drop_queued`` is False when the sandbox reported its failure itself (ingestion
+    dropped the queue then). Prompts left out keep waiting for a new sandbox.
+    """
     failed = change.status == SessionStatus.FAILED
+    endings: list[tuple[Message, MessageStatus, str]] = []
     for message in unfinished:
-        if message.status == MessageStatus.RUNNING and message.sandbox_id == sandbox.id:
+        if message.status == MessageStatus.RUNNING and message.sandbox_id == sandbox_id:
             reason = change.reason or "the sandbox stopped before the prompt finished"
-            await prompts.finish(db, message, MessageStatus.FAILED, reason)
+            endings.append((message, MessageStatus.FAILED, reason))
         elif message.status == MessageStatus.QUEUED and failed and drop_queued:
-            await prompts.finish(db, message, MessageStatus.FAILED, f"not run: {change.reason}")
-        elif message.status == MessageStatus.QUEUED and session.archived_at is not None:
-            await prompts.finish(db, message, MessageStatus.CANCELLED, "the session was archived")
+            endings.append((message, MessageStatus.FAILED, f"not run: {change.reason}"))
+        elif message.status == MessageStatus.QUEUED and archived:
+            endings.append((message, MessageStatus.CANCELLED, "the session was archived"))
+    return endings

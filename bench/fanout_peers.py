@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import openinspect_protocol as p
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
 from bench.reflex_client import BROWSER_HEADERS, HYDRATE_AND_LOAD_EVENT, ReflexClient, Update, _CountingConnection
-from openinspect_app import protocol as p
 from openinspect_app.live.presence import HEARTBEAT_INTERVAL_SECONDS as PRESENCE_INTERVAL_SECONDS
 from openinspect_app.routes import session_url
 from openinspect_app.state.auth import AuthState

@@ -24,7 +24,7 @@ and use the scripted model.
   sandboxes per second reach each point.
 
 The points come from ``bench/k8s_spawn_probe.py``: stored events' ``created_at``,
-the runtime's JSON log, the manager's ``manager.bridge_connected`` log record, and
+the runtime's JSON log, the bridge handler's ``bridge_handler.connected`` log record, and
 receive times of Job/Pod watch events, all ``time.time()`` on this machine.
 """
 
@@ -48,6 +48,7 @@ from typing import Any
 import httpx
 from kubernetes import client
 
+from backend_jobs.control_plane import ControlPlane
 from backend_jobs.sandboxes import kubernetes_manifests as manifests
 from bench.k8s_spawn_probe import (
     BridgeConnections,
@@ -78,8 +79,7 @@ from bench.sandbox_start import (
     version_of,
 )
 from openinspect_app.api.app import attach, build_api
-from openinspect_app.config import Settings
-from openinspect_app.embedded import EmbeddedSystem
+from openinspect_core.settings import Settings
 from tests.fakes.scripted_model import ScriptedModel
 from tests.support.git_http import serve_git_http
 from tests.support.http import serve_http
@@ -112,7 +112,7 @@ class Side:
     """One backend's system, its REST client and where its sandboxes' logs are."""
 
     name: str
-    system: EmbeddedSystem
+    system: ControlPlane
     http: httpx.AsyncClient
     backend: TimedKubernetesBackend | TimedLocalBackend
     marks: Marks
@@ -149,7 +149,7 @@ class Side:
 
     async def stop(self, session_ids: list[str], events: dict[str, list[dict[str, Any]]]) -> None:
         """Stop these sessions' sandboxes; wait for the rows to say so and, on Kubernetes, the Pods to go."""
-        supervisor = self.system.manager.supervisor  # type: ignore[union-attr]
+        supervisor = self.system.jobs.supervisor  # type: ignore[union-attr]
         sandbox_ids = [e["data"]["sandbox_id"] for sid in session_ids
                        if (e := first_event(events[sid], "sandbox_spawning"))]
         await asyncio.gather(*(supervisor.stop(s, "benchmark run finished") for s in sandbox_ids))
@@ -277,7 +277,7 @@ async def running(side_name: str, settings: Settings, backend: TimedKubernetesBa
                   marks: Marks, kubelet: StandInKubelet | None = None,
                   core: client.CoreV1Api | None = None) -> AsyncIterator[Side]:
     backend.marks = marks
-    system = EmbeddedSystem(settings, backend=backend)
+    system = ControlPlane(settings, backend=backend)
     await system.start()
     api = build_api()
     attach(api, system.context)

@@ -2,8 +2,8 @@
 
 * :class:`Marks`: per session, the first moment each named point was reached. Written from the
   event loop and from watch threads, so guarded by a lock.
-* :class:`BridgeConnections`: a logging handler on ``backend_jobs.manager`` that keeps when the
-  control plane accepted each sandbox's bridge (``manager.bridge_connected``, logged once the token
+* :class:`BridgeConnections`: a logging handler on ``backend_jobs.bridge_handler`` that keeps when the
+  control plane accepted each sandbox's bridge (``bridge_handler.connected``, logged once the token
   is checked and the row says ``connected``); the time is the log record's own ``created``.
 * :class:`ClusterWatch`: the sandbox namespace's Jobs and Pods, listed then watched with the admin
   token (the stand-in kubelet's own ``ListWatch``), each change stamped when it arrives: Job seen,
@@ -36,6 +36,7 @@ from typing import Any
 
 import psutil
 from kubernetes import client
+from openinspect_protocol.logs import fields_of
 
 from backend_jobs.sandboxes import kubernetes_manifests as manifests
 from backend_jobs.sandboxes.base import SandboxSpec
@@ -45,7 +46,7 @@ from bench.sandbox_start import first_event, first_logged, render_table, stored_
 from tests.support.kube.rawapi import RawApi
 from tests.support.kube.watching import ListWatch
 
-MANAGER_LOGGER = "backend_jobs.manager"
+MANAGER_LOGGER = "backend_jobs.bridge_handler"
 Points = dict[str, float | None]  # a session's points: wall times, None where not reached
 WATCH_JOIN_SECONDS = 10.0
 
@@ -69,15 +70,15 @@ class Marks:
 
 
 class BridgeConnections(logging.Handler):
-    """Notes ``bridge_connected`` per session from the manager's own log record."""
+    """Notes ``bridge_connected`` per session from the bridge handler's own log record."""
 
     def __init__(self, marks: Marks) -> None:
         super().__init__(logging.INFO)
         self.marks = marks
 
     def emit(self, record: logging.LogRecord) -> None:
-        session_id = getattr(record, "session_id", None)
-        if record.getMessage() == "manager.bridge_connected" and session_id:
+        session_id = fields_of(record).get("session_id")
+        if record.getMessage() == "bridge_handler.connected" and session_id:
             self.marks.first(session_id, "bridge_connected", record.created)
 
     def install(self) -> None:

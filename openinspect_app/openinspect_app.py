@@ -1,5 +1,5 @@
-"""The web process: the Reflex app, the REST API mounted beside it, and (embedded
-default) the background jobs started by a lifespan task."""
+"""The web process: the Reflex app, the REST API mounted beside it, and the control
+plane (with the background jobs on the embedded default) started by a lifespan task."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from typing import Any
 
 import reflex as rx
 
-from openinspect_app import logs, pages, running
+from openinspect_app import log_setup, pages, running
 from openinspect_app.api.app import attach, build_api
-from openinspect_app.config import Settings
 from openinspect_app.live import presence_route
 from openinspect_app.live.projector import LiveSessions
 from openinspect_app.state.session import SessionShared
+from openinspect_core.settings import Settings
 
 api = build_api()
 
@@ -26,22 +26,24 @@ pages.register(app)
 
 
 @asynccontextmanager
-async def embedded_system() -> AsyncIterator[None]:
-    from openinspect_app.embedded import EmbeddedSystem  # composition happens at start, not import
+async def control_plane() -> AsyncIterator[None]:
+    # Composition happens at start, not import: Reflex imports this module to compile the pages too.
+    from backend_jobs.control_plane import ControlPlane
 
-    logs.configure()
-    system = EmbeddedSystem(Settings.from_env(os.environ))
-    await system.start()
-    live = LiveSessions(system.context, publish_to_viewers)
-    running.install(running.Running(system.context, live, local_sign_in=_on_loopback()))
-    attach(api, system.context)
+    settings = Settings.from_env(os.environ)
+    log_setup.configure(settings)
+    plane = ControlPlane(settings)
+    await plane.start()
+    live = LiveSessions(plane.context, publish_to_viewers)
+    running.install(running.Running(plane.context, live, local_sign_in=_on_loopback()))
+    attach(api, plane.context)
     try:
         yield
     finally:
         attach(api, None)
         running.install(None)
         await live.close()
-        await system.stop()
+        await plane.stop()
 
 
 async def publish_to_viewers(session_id: str, changes: dict[str, Any]) -> None:
@@ -57,4 +59,4 @@ def _on_loopback() -> bool:
     return host in ("127.0.0.1", "localhost", "::1")
 
 
-app.register_lifespan_task(embedded_system)
+app.register_lifespan_task(control_plane)

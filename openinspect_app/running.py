@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from openinspect_app.context import AppContext
 from openinspect_app.live.projector import LiveSessions
+from openinspect_core.context import AppContext
 
 
 class NotRunning(RuntimeError):

@@ -66,7 +66,7 @@ class EnumText(TypeDecorator[E]):
 
 
 def _status(enum: type[E], default: E, length: int, *, index: bool = False) -> Any:
-    return Field(default=default, sa_type=EnumText(enum, length), nullable=False, index=index)  # type: ignore[call-overload]
+    return Field(default=default, sa_type=EnumText(enum, length), nullable=False, index=index)
 
 
 class SandboxStatus(StrEnum):
@@ -88,8 +88,8 @@ ENDED_SANDBOX_STATUSES: tuple[SandboxStatus, ...] = (SandboxStatus.STOPPED, Sand
 def _time(nullable: bool = False, index: bool = False) -> Any:
     """A timezone-aware column: "now" by default, or empty when nullable."""
     if nullable:
-        return Field(default=None, sa_type=UTCDateTime, nullable=True, index=index)  # type: ignore[call-overload]
-    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=index)  # type: ignore[call-overload]
+        return Field(default=None, sa_type=UTCDateTime, nullable=True, index=index)
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=index)
 
 
 def _json() -> Any:

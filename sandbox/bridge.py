@@ -28,12 +28,12 @@ import contextlib
 import random
 from collections.abc import Callable
 
+import openinspect_protocol as protocol
+from openinspect_protocol.logs import EventLog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from openinspect_app import protocol
 from sandbox.config import BridgeSettings
-from sandbox.logs import EventLog
 from sandbox.outbox import Outbox
 
 log = EventLog("sandbox.bridge")

@@ -1,14 +1,13 @@
 """The sandbox runtime's configuration, read once from the environment.
 
-Only the entrypoint calls :meth:`SandboxConfig.from_env`; every part then gets
-its own frozen sub-config (the bridge its :class:`BridgeSettings`, the
-supervisor its :class:`SupervisorSettings`, the harness an
-:class:`~sandbox.harness.base.AgentConfig`) and never looks at the environment.
-
-Settings are data (name, default, help): :data:`SETTINGS` is the one list of
-what a sandbox reads. Secrets (the sandbox token, the provider's API key) are
-kept out of ``repr`` and out of the environment handed to anything the
-sandbox starts (:func:`child_environment`).
+The environment is the launch contract (:class:`~openinspect_protocol.LaunchSpec`,
+written by the control plane); only the entrypoint calls
+:meth:`SandboxConfig.from_env`, and every part then gets its own frozen
+sub-config (the bridge its :class:`BridgeSettings`, the supervisor its
+:class:`SupervisorSettings`, the harness an :class:`~sandbox.harness.base.AgentConfig`)
+and never looks at the environment. Secrets (the sandbox token, the provider's
+API key) are kept out of ``repr`` and out of the environment handed to anything
+the sandbox starts (:func:`child_environment`).
 """
 
 from __future__ import annotations
@@ -16,54 +15,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-from openinspect_app import protocol
+from openinspect_protocol.launch import (
+    ENV_PREFIX,
+    HEARTBEAT_INTERVAL_SECONDS,
+    SECRET_ENV_NAMES,
+    LaunchError,
+    LaunchSpec,
+)
+
 from sandbox.harness.base import AgentConfig, ProviderConfig
 
+ConfigError = LaunchError  # what the entrypoint reports (exit code 2) when the environment is incomplete
 
-class ConfigError(ValueError):
-    """A setting is missing or has a value that cannot work; the message names it."""
-
-
-@dataclass(frozen=True)
-class Setting:
-    env: str
-    default: str | None  # None: required
-    help: str
-
-
-REQUIRED = None
-
-SETTINGS: tuple[Setting, ...] = (
-    Setting("OPENINSPECT_SESSION_ID", REQUIRED, "The session this sandbox serves."),
-    Setting("OPENINSPECT_SANDBOX_ID", REQUIRED, "This sandbox's id (for logs)."),
-    Setting("OPENINSPECT_SANDBOX_TOKEN", REQUIRED, "Bearer token for the bridge; never logged."),
-    Setting("OPENINSPECT_CONTROL_PLANE_URL", REQUIRED, "Bridge server, ws:// or wss://, e.g. ws://127.0.0.1:8765."),
-    Setting("OPENINSPECT_REPO_URL", REQUIRED, "Repository to clone: local path, file://, http(s)://."),
-    Setting("OPENINSPECT_BRANCH", "", "Branch to check out; empty: the remote's default."),
-    Setting("OPENINSPECT_WORKSPACE", REQUIRED, "Holds repo/ (the clone) and agent/ (agent state)."),
-    Setting("OPENINSPECT_AGENT", "opencode", "Agent harness: a registered name or module:Class."),
-    Setting("OPENINSPECT_OPENCODE_BIN", "opencode", "Path of the agent's executable."),
-    Setting("OPENINSPECT_MODEL", REQUIRED, "Model as provider/model."),
-    Setting("OPENINSPECT_PROVIDER_KIND", "openai_compatible", "openai_compatible or anthropic."),
-    Setting("OPENINSPECT_PROVIDER_BASE_URL", "", "Base URL of the model provider's API."),
-    Setting("OPENINSPECT_PROVIDER_API_KEY", "", "API key of the model provider; never logged."),
-    Setting("OPENINSPECT_SETUP_TIMEOUT_SECONDS", "300", "Limit for .openinspect/setup.sh."),
-    Setting("OPENINSPECT_START_TIMEOUT_SECONDS", "120", "Limit for .openinspect/start.sh."),
-    Setting("OPENINSPECT_HEARTBEAT_INTERVAL_SECONDS", str(protocol.HEARTBEAT_INTERVAL_SECONDS),
-            "How often the bridge sends a heartbeat."),
-    Setting("OPENINSPECT_BOT_NAME", "Open-Inspect", "Committer name on the agent's commits."),
-    Setting("OPENINSPECT_BOT_EMAIL", "bot@openinspect.local", "Committer email on the agent's commits."),
-)
-_DEFAULTS = {s.env: s.default for s in SETTINGS}
-
-# Never handed to a process the sandbox starts: the sandbox's own settings (the
-# bridge token would let the agent speak for the sandbox), and the git identity
-# variables, which would override the per-prompt attribution in the clone's
-# config (they beat git config).
-_OWN_PREFIX = "OPENINSPECT_"
-_SECRET_NAMES = frozenset({"OPENINSPECT_SANDBOX_TOKEN", "OPENINSPECT_PROVIDER_API_KEY"})
+# Never handed to a process the sandbox starts: the git identity variables, which
+# would override the per-prompt attribution in the clone's config (they beat git config).
 _GIT_IDENTITY_NAMES = frozenset(
     {"GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE",
      "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_COMMITTER_DATE"}
@@ -89,7 +56,7 @@ class BridgeSettings:
     session_id: str
     sandbox_id: str
     sandbox_token: str = field(repr=False)
-    heartbeat_interval_seconds: float = protocol.HEARTBEAT_INTERVAL_SECONDS
+    heartbeat_interval_seconds: float = HEARTBEAT_INTERVAL_SECONDS
     reconnect_initial_delay_seconds: float = RECONNECT_INITIAL_DELAY_SECONDS
     reconnect_max_delay_seconds: float = RECONNECT_MAX_DELAY_SECONDS
 
@@ -130,72 +97,39 @@ class SandboxConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> SandboxConfig:
-        """Read every setting from ``environ``; raise :class:`ConfigError` naming what is wrong."""
-
-        def get(name: str) -> str:
-            value = environ.get(name, "")
-            return value if value != "" else (_DEFAULTS[name] or "")
-
-        missing = [s.env for s in SETTINGS if s.default is REQUIRED and not environ.get(s.env)]
-        if missing:
-            raise ConfigError(f"missing required environment variable(s): {', '.join(missing)}")
-
-        def seconds(name: str) -> float:
-            raw = get(name)
-            try:
-                value = float(raw)
-            except ValueError:
-                raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
-            if value <= 0:
-                raise ConfigError(f"{name} must be positive, got {raw!r}")
-            return value
-
-        control_plane_url = get("OPENINSPECT_CONTROL_PLANE_URL")
-        if urlsplit(control_plane_url).scheme not in ("ws", "wss"):
-            raise ConfigError(
-                f"OPENINSPECT_CONTROL_PLANE_URL must start with ws:// or wss://, got {control_plane_url!r}"
-            )
-        model = get("OPENINSPECT_MODEL")
-        if "/" not in model.strip("/"):
-            raise ConfigError(f"OPENINSPECT_MODEL must look like provider/model, got {model!r}")
-        provider_kind = get("OPENINSPECT_PROVIDER_KIND")
-        if provider_kind not in ("openai_compatible", "anthropic"):
-            raise ConfigError(
-                f"OPENINSPECT_PROVIDER_KIND must be openai_compatible or anthropic, got {provider_kind!r}"
-            )
-        workspace = Path(get("OPENINSPECT_WORKSPACE")).absolute()
-        session_id = get("OPENINSPECT_SESSION_ID")
-        sandbox_id = get("OPENINSPECT_SANDBOX_ID")
+        """Read the launch spec from ``environ``; raise :class:`ConfigError` naming what is wrong."""
+        spec = LaunchSpec.from_env(environ)
+        workspace = Path(spec.workspace).absolute()
         child_env = child_environment(environ)
         return cls(
-            session_id=session_id,
-            sandbox_id=sandbox_id,
+            session_id=spec.session_id,
+            sandbox_id=spec.sandbox_id,
             workspace=workspace,
-            agent_name=get("OPENINSPECT_AGENT"),
+            agent_name=spec.agent,
             bridge=BridgeSettings(
-                control_plane_url=control_plane_url,
-                session_id=session_id,
-                sandbox_id=sandbox_id,
-                sandbox_token=get("OPENINSPECT_SANDBOX_TOKEN"),
-                heartbeat_interval_seconds=seconds("OPENINSPECT_HEARTBEAT_INTERVAL_SECONDS"),
+                control_plane_url=spec.control_plane_url,
+                session_id=spec.session_id,
+                sandbox_id=spec.sandbox_id,
+                sandbox_token=spec.sandbox_token,
+                heartbeat_interval_seconds=spec.heartbeat_interval_seconds,
             ),
             supervisor=SupervisorSettings(
-                repo_url=get("OPENINSPECT_REPO_URL"),
-                branch=get("OPENINSPECT_BRANCH") or None,
-                setup_timeout_seconds=seconds("OPENINSPECT_SETUP_TIMEOUT_SECONDS"),
-                start_timeout_seconds=seconds("OPENINSPECT_START_TIMEOUT_SECONDS"),
-                bot=Identity(get("OPENINSPECT_BOT_NAME"), get("OPENINSPECT_BOT_EMAIL")),
+                repo_url=spec.repo_url,
+                branch=spec.branch or None,
+                setup_timeout_seconds=spec.setup_timeout_seconds,
+                start_timeout_seconds=spec.start_timeout_seconds,
+                bot=Identity(spec.bot_name, spec.bot_email),
             ),
             agent=AgentConfig(
                 workdir=workspace / "repo",
                 state_dir=workspace / "agent",
-                model=model,
+                model=spec.model,
                 provider=ProviderConfig(
-                    kind=provider_kind,
-                    base_url=get("OPENINSPECT_PROVIDER_BASE_URL") or None,
-                    api_key=get("OPENINSPECT_PROVIDER_API_KEY") or None,
+                    kind=spec.provider_kind,
+                    base_url=spec.provider_base_url or None,
+                    api_key=spec.provider_api_key or None,
                 ),
-                binary=get("OPENINSPECT_OPENCODE_BIN"),
+                binary=spec.opencode_bin,
                 env=child_env,
             ),
             child_env=child_env,
@@ -212,7 +146,7 @@ def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return {
         key: value
         for key, value in environ.items()
-        if not key.startswith(_OWN_PREFIX) and key not in _GIT_IDENTITY_NAMES
+        if not key.startswith(ENV_PREFIX) and key not in _GIT_IDENTITY_NAMES
     }
 
 
@@ -222,4 +156,4 @@ def scrubbed_names() -> frozenset[str]:
     Whatever a part starts with the inherited environment (rather than
     :func:`child_environment`) then still sees no secret and no identity override.
     """
-    return _SECRET_NAMES | _GIT_IDENTITY_NAMES
+    return SECRET_ENV_NAMES | _GIT_IDENTITY_NAMES

@@ -22,7 +22,8 @@ import signal
 import sys
 from collections.abc import Mapping, MutableMapping
 
-from sandbox import logs
+from openinspect_protocol import logs
+
 from sandbox.bridge import Bridge
 from sandbox.config import ConfigError, SandboxConfig, scrubbed_names
 from sandbox.git_sync import GitRepo, mask_credentials
@@ -96,7 +97,7 @@ async def _run(config: SandboxConfig) -> ExitCode:
 
 def main(environ: Mapping[str, str] | None = None) -> int:
     """Read ``environ`` (default: the process's environment), run the sandbox, return the exit code."""
-    logs.configure()
+    logs.configure(json_lines=True)
     try:
         config = SandboxConfig.from_env(os.environ if environ is None else environ)
     except ConfigError as exc:

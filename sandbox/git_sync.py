@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from openinspect_app import protocol
+import openinspect_protocol as protocol
+from openinspect_protocol.logs import EventLog
+
 from sandbox.config import Identity
-from sandbox.logs import EventLog
 
 log = EventLog("sandbox.git")
 

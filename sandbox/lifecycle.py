@@ -12,7 +12,8 @@ from __future__ import annotations
 import enum
 from collections import deque
 
-from openinspect_app import protocol
+import openinspect_protocol as protocol
+
 from sandbox.scripts import ScriptResult
 
 # Why 3: one crash is bad luck, two may be a bad prompt, a third in a row means
@@ -105,36 +106,36 @@ def script_failure_reason(result: ScriptResult, timeout_seconds: float) -> str:
     return f"{result.script}.sh exited with code {result.exit_code}"
 
 
-def setup_warning(result: ScriptResult, timeout_seconds: float) -> protocol.Warning | None:
+def setup_warning(result: ScriptResult, timeout_seconds: float) -> protocol.WarningEvent | None:
     """A failed setup.sh is worth a warning and no more: the agent may still do useful work."""
     if result.ok:
         return None
     reason = script_failure_reason(result, timeout_seconds)
-    return protocol.Warning(code="setup_failed", message=f"{reason}; continuing without it")
+    return protocol.WarningEvent(code="setup_failed", message=f"{reason}; continuing without it")
 
 
-def start_error(result: ScriptResult, timeout_seconds: float) -> protocol.Error | None:
+def start_error(result: ScriptResult, timeout_seconds: float) -> protocol.ErrorEvent | None:
     """A failed start.sh fails the sandbox: whatever it starts, the agent was promised it."""
     if result.ok:
         return None
     message = script_failure_reason(result, timeout_seconds)
     if result.tail:
         message += "; last output:\n" + "\n".join(result.tail)
-    return protocol.Error(code="start_failed", message=message, fatal=True)
+    return protocol.ErrorEvent(code="start_failed", message=message, fatal=True)
 
 
-def agent_exited_error(restart_number: int, max_restarts: int, message_id: str | None) -> protocol.Error:
+def agent_exited_error(restart_number: int, max_restarts: int, message_id: str | None) -> protocol.ErrorEvent:
     """Told when the agent died and is being restarted (``restart_number`` of ``max_restarts``)."""
     when = "during the prompt" if message_id else "while idle"
-    return protocol.Error(
+    return protocol.ErrorEvent(
         code="agent_exited",
         message=f"the agent process exited {when}; restarting it ({restart_number} of {max_restarts})",
         message_id=message_id,
     )
 
 
-def agent_gave_up_error(max_restarts: int) -> protocol.Error:
-    return protocol.Error(
+def agent_gave_up_error(max_restarts: int) -> protocol.ErrorEvent:
+    return protocol.ErrorEvent(
         code="agent_exited",
         message=f"the agent process kept exiting; gave up after {max_restarts} restarts in a row",
         fatal=True,

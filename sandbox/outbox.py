@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from openinspect_app import protocol
+import openinspect_protocol as protocol
 
 
 class Outbox:

@@ -25,9 +25,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from openinspect_app import protocol
+import openinspect_protocol as protocol
+from openinspect_protocol.logs import EventLog
+
 from sandbox.harness.base import Emit
-from sandbox.logs import EventLog
 
 log = EventLog("sandbox.scripts")
 

@@ -20,14 +20,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from openinspect_app import protocol
+import openinspect_protocol as protocol
+from openinspect_protocol.logs import EventLog
+
 from sandbox import lifecycle
 from sandbox.bridge import Bridge, BridgeRejected
 from sandbox.config import SupervisorSettings
 from sandbox.git_sync import GitError, GitRepo, mask_credentials
 from sandbox.harness.base import AgentHarness, AgentStartError
 from sandbox.lifecycle import ExitCode, PromptBook, StopAction
-from sandbox.logs import EventLog
 from sandbox.scripts import ScriptRunner
 
 log = EventLog("sandbox.supervisor")
@@ -45,7 +46,7 @@ BRIDGE_CLOSE_TIMEOUT_SECONDS = 5.0
 class _Fatal(Exception):
     """Raised inside the sequence to end it with ``error`` emitted and exit code 1."""
 
-    def __init__(self, error: protocol.Error) -> None:
+    def __init__(self, error: protocol.ErrorEvent) -> None:
         super().__init__(error.message)
         self.error = error
 
@@ -118,7 +119,7 @@ class Supervisor:
         except Exception as exc:
             log.exception("supervisor.crashed", error=f"{type(exc).__name__}: {exc}")
             error = exc
-        self._emit(protocol.Error(code="internal_error", fatal=True,
+        self._emit(protocol.ErrorEvent(code="internal_error", fatal=True,
                                   message=f"the sandbox supervisor failed: {type(error).__name__}: {error}"))
         return ExitCode.FATAL
 
@@ -217,7 +218,7 @@ class Supervisor:
         except GitError as exc:
             self._emit(protocol.GitSync(status="failed", repo_url=shown_url, branch=settings.branch,
                                         detail=str(exc)))
-            raise _Fatal(protocol.Error(code="git_sync_failed", message=str(exc), fatal=True)) from None
+            raise _Fatal(protocol.ErrorEvent(code="git_sync_failed", message=str(exc), fatal=True)) from None
         branch = settings.branch or await self._repo.current_branch()
         self._emit(protocol.GitSync(status="completed", repo_url=shown_url, branch=branch, head_sha=head_sha))
         return head_sha
@@ -243,7 +244,7 @@ class Supervisor:
                 raise _Fatal(error)
         version, reason = await self._start_agent()
         if version is None:
-            raise _Fatal(protocol.Error(code="agent_start_failed", fatal=True, message=reason))
+            raise _Fatal(protocol.ErrorEvent(code="agent_start_failed", fatal=True, message=reason))
         log.info("supervisor.ready", agent=self._harness.name, agent_version=version, head_sha=head_sha)
         self._emit(protocol.Ready(agent=self._harness.name, agent_version=version, head_sha=head_sha))
 
@@ -282,7 +283,7 @@ class Supervisor:
             await self._repo.set_attribution(prompt.author, self._settings.bot)
         except GitError as exc:
             log.warning("supervisor.attribution_failed", message_id=message_id, error=str(exc))
-            self._emit(protocol.Warning(code="attribution_failed", message_id=message_id,
+            self._emit(protocol.WarningEvent(code="attribution_failed", message_id=message_id,
                                         message=f"commits may not name the prompt's author: {exc}"))
         tips: tuple[str, ...] | None
         try:
@@ -345,6 +346,6 @@ class Supervisor:
             if version is not None:
                 log.info("supervisor.agent_restarted", agent_version=version, attempt=self._restarts_in_a_row)
                 return
-            self._emit(protocol.Error(code="agent_start_failed", message=reason))
+            self._emit(protocol.ErrorEvent(code="agent_start_failed", message=reason))
             if lifecycle.after_agent_exit(self._restarts_in_a_row, max_restarts) is give_up:
                 raise _Fatal(lifecycle.agent_gave_up_error(max_restarts))

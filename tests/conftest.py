@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from openinspect_app.db import Database
+from openinspect_core.db import Database
 from tests.fakes.scripted_model import ScriptedModel
 
 # One real Kubernetes test cluster for the whole run, whichever directory asks for it.

@@ -23,5 +23,5 @@ def create_backend(name: str, settings: Settings) -> SandboxBackend:
     except KeyError:
         raise ValueError(f"unknown sandbox backend {name!r}; known: {', '.join(sorted(BACKENDS))}") from None
     module_name, class_name = target.split(":")
-    backend_class = getattr(importlib.import_module(module_name), class_name)
+    backend_class: type[SandboxBackend] = getattr(importlib.import_module(module_name), class_name)
     return backend_class.from_settings(settings)

@@ -8,8 +8,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from openinspect_app.api import routes
-from openinspect_app.context import AppContext
-from openinspect_app.services.errors import ServiceError
+from openinspect_core.context import AppContext
+from openinspect_core.services.errors import ServiceError
 
 API_PREFIX = "/api"
 

@@ -1,4 +1,4 @@
-"""REST endpoints: thin — parse, call a service, shape the answer."""
+"""REST endpoints: thin — parse, call a service in a unit of work, shape the answer."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from openinspect_app.api.schemas import (
     PromptIn,
     SessionOut,
 )
-from openinspect_app.context import AppContext
-from openinspect_app.models import Event, User
-from openinspect_app.services import prompts, sessions, timeline, users
+from openinspect_core.context import AppContext
+from openinspect_core.models import Event, User
+from openinspect_core.services import prompts, sessions, timeline, users
 
 router = APIRouter()
 
@@ -60,13 +60,12 @@ async def health(ctx: Ctx) -> dict[str, str]:
 
 @router.post("/sessions", status_code=201, dependencies=[Depends(body_size_guard)])
 async def create_session(body: CreateSessionIn, ctx: Ctx) -> SessionOut:
-    async with ctx.db.session() as db:
-        creator = await _author(db, ctx, body.author)
-        session = await sessions.create(db, repo_url=body.repo_url, creator=creator, branch=body.branch,
+    async with ctx.work() as work:
+        creator = await _author(work.db, ctx, body.author)
+        session = await sessions.create(work.db, repo_url=body.repo_url, creator=creator, branch=body.branch,
                                         title=body.title, model=body.model)
-        await db.commit()
-        summary = await sessions.summary(db, session.id)
-    ctx.notifier.publish(session.id)
+        summary = await sessions.summary(work.db, session.id)
+        work.changed(session.id)
     return SessionOut.of(summary)
 
 
@@ -86,17 +85,16 @@ async def get_session(session_id: str, ctx: Ctx) -> SessionOut:
 
 @router.post("/sessions/{session_id}/prompts", status_code=201, dependencies=[Depends(body_size_guard)])
 async def send_prompt(session_id: str, body: PromptIn, ctx: Ctx, response: Response) -> MessageOut:
-    async with ctx.db.session() as db:
-        author = await _author(db, ctx, body.author)
-        result = await prompts.enqueue(db, session_id=session_id, author=author, content=body.content,
+    async with ctx.work() as work:
+        author = await _author(work.db, ctx, body.author)
+        result = await prompts.enqueue(work.db, session_id=session_id, author=author, content=body.content,
                                        client_request_id=body.client_request_id, limits=ctx.limits,
                                        model=body.model)
-        await db.commit()
-        message_author = author if result.created else await db.get(User, result.message.author_id)
+        message_author = author if result.created else await work.db.get(User, result.message.author_id)
         assert message_author is not None
-    if result.created:
-        ctx.notifier.publish(session_id)
-    else:
+        if result.created:
+            work.changed(session_id)
+    if not result.created:
         response.status_code = 200  # the same client_request_id again: the prompt queued the first time
     return MessageOut.of(result.message, message_author)
 
@@ -112,21 +110,19 @@ async def list_prompts(session_id: str, ctx: Ctx, unfinished: bool = False) -> l
 
 @router.delete("/sessions/{session_id}/prompts/{message_id}")
 async def cancel_prompt(session_id: str, message_id: str, ctx: Ctx) -> MessageOut:
-    async with ctx.db.session() as db:
-        message = await prompts.cancel(db, session_id, message_id)
-        await db.commit()
-        author = await db.get(User, message.author_id)
-    ctx.notifier.publish(session_id)
+    async with ctx.work() as work:
+        message = await prompts.cancel(work.db, session_id, message_id)
+        author = await work.db.get(User, message.author_id)
+        work.changed(session_id)
     return MessageOut.of(message, author)  # type: ignore[arg-type]
 
 
 @router.post("/sessions/{session_id}/stop", status_code=202)
 async def stop(session_id: str, ctx: Ctx) -> MessageOut:
-    async with ctx.db.session() as db:
-        message = await prompts.request_stop(db, session_id)
-        await db.commit()
-        author = await db.get(User, message.author_id)
-    ctx.notifier.publish(session_id)
+    async with ctx.work() as work:
+        message = await prompts.request_stop(work.db, session_id)
+        author = await work.db.get(User, message.author_id)
+        work.changed(session_id)
     return MessageOut.of(message, author)  # type: ignore[arg-type]
 
 

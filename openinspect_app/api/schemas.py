@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from openinspect_app.models import Event, Message, User
-from openinspect_app.services.sessions import SessionSummary
+from openinspect_core.models import Event, Message, User
+from openinspect_core.services.sessions import SessionSummary
 
 
 class _In(BaseModel):

@@ -10,25 +10,11 @@ from __future__ import annotations
 
 import reflex as rx
 
-STATUS_COLORS = {
-    "queued": "gray",
-    "running": "blue",
-    "completed": "green",
-    "failed": "red",
-    "stopped": "orange",
-    "cancelled": "gray",
-    "error": "red",
-}
+from openinspect_app.components.status import ENTRY_COLORS, status_badge
 
 
-def status_badge(status: rx.Var[str]) -> rx.Component:
-    return rx.badge(
-        status,
-        color_scheme=rx.match(status, *[(k, v) for k, v in STATUS_COLORS.items()], "gray"),
-        variant="soft",
-        size="1",
-        class_name="entry-status",
-    )
+def entry_status(status: rx.Var[str]) -> rx.Component:
+    return status_badge(status, ENTRY_COLORS, variant="soft", size="1", class_name="entry-status")
 
 
 def avatar(name: rx.Var[str]) -> rx.Component:
@@ -40,7 +26,7 @@ def _prompt(entry: rx.Var) -> rx.Component:
         rx.hstack(
             avatar(entry.author),
             rx.text(entry.author, weight="bold", size="2", class_name="entry-author"),
-            status_badge(entry.status),
+            entry_status(entry.status),
             align="center",
             spacing="2",
         ),
@@ -95,7 +81,7 @@ def _tool(entry: rx.Var) -> rx.Component:
                     white_space="nowrap",
                     max_width="60vw",
                 ),
-                status_badge(entry.status),
+                entry_status(entry.status),
                 align="center",
                 spacing="2",
             ),
@@ -117,7 +103,7 @@ def _script(entry: rx.Var) -> rx.Component:
                 rx.icon("terminal", size=14),
                 rx.code(".openinspect/", entry.detail, ".sh"),
                 rx.text(entry.meta, size="1", color_scheme="gray"),
-                rx.cond(entry.status != "", status_badge(entry.status)),
+                rx.cond(entry.status != "", entry_status(entry.status)),
                 align="center",
                 spacing="2",
             ),

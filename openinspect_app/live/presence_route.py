@@ -9,14 +9,16 @@ request and touches no state; the live projection publishes the outcome once.
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from openinspect_app import running
 from openinspect_app.live.presence import HEARTBEAT_INTERVAL_SECONDS
-from openinspect_app.services import sessions
-from openinspect_app.services.errors import ServiceError
+from openinspect_core.services import sessions
+from openinspect_core.services.errors import ServiceError
 
 PATH = "/_ui/presence/{session_id}"
 
@@ -44,14 +46,11 @@ async def report_presence(request: Request) -> Response:
         return JSONResponse({"joined": False}, status_code=409)  # the page re-joins on its next load
     r.live.presence_changed(session_id)
     if report.typing and report.has_text:
-        try:
-            async with r.context.db.session() as db:
-                warmed = await sessions.request_warm(db, session_id)
-                await db.commit()
-        except ServiceError:
-            warmed = False
-        if warmed:
-            r.context.notifier.publish(session_id)
+        # An archived or unknown session is not warmed; the heartbeat itself still counts.
+        with suppress(ServiceError):
+            async with r.context.work() as work:
+                if await sessions.request_warm(work.db, session_id):
+                    work.changed(session_id)
     return JSONResponse({"joined": True})
 
 

@@ -17,32 +17,44 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlmodel import select
+from openinspect_protocol import ProtocolError, SessionTitle
+from openinspect_protocol.logs import EventLog
+from openinspect_protocol.timeline import SessionArchived, SessionRestored, SessionStatusChanged, TimelineEvent
+from sqlmodel import col, select
 
-from openinspect_app.context import AppContext
 from openinspect_app.live.presence import PresenceBook
 from openinspect_app.live.timeline_view import Entry, TimelineView
-from openinspect_app.models import Participant, User
-from openinspect_app.notifier import Subscription
-from openinspect_app.services import sessions, timeline
+from openinspect_core.context import AppContext
+from openinspect_core.models import Event, Participant, User
+from openinspect_core.notify.local import Subscription
+from openinspect_core.services import sessions, timeline
 
-log = logging.getLogger(__name__)
+log = EventLog(__name__)
 
-SLOT_COUNT = 8
+SLOT_COUNT = 8  # the shared state declares one var per slot (state/session.py; a test keeps them equal)
 SLOT_SIZE = 16
 READ_BATCH = 1000
 PUSH_INTERVAL_SECONDS = 0.05  # coalesce bursts (tokens) into one update per viewer
 SWEEP_SECONDS = 2.0  # presence is re-judged this often
 REREAD_SECONDS = 15.0  # events are re-read this often even without a notification (they are hints)
-SUMMARY_EVENTS = frozenset({"session_status", "session_title", "session_archived", "session_restored"})
-LINGER_SECONDS = 60.0
-ARTIFACTS_SHOWN = 50  # keep a projection this long after its last viewer left
+# The events that change the session row's fields the page shows (others need not re-read it).
+SUMMARY_EVENTS: tuple[type, ...] = (
+    SessionStatusChanged, SessionTitle, SessionArchived, SessionRestored)
+LINGER_SECONDS = 60.0  # keep a projection this long after its last viewer left
+ARTIFACTS_SHOWN = 50
 
 Publish = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+def slot_var(slot: int) -> str:
+    """The name of the shared-state var that holds slot ``slot``."""
+    return f"slot_{slot}"
+
+
+SLOT_VARS: tuple[str, ...] = tuple(slot_var(slot) for slot in range(SLOT_COUNT))
 
 
 @dataclasses.dataclass
@@ -75,9 +87,9 @@ class Window:
             out["window_start"] = first_page * SLOT_SIZE
         if full:
             for slot in range(SLOT_COUNT):
-                out[f"slot_{slot}"] = []
+                out[slot_var(slot)] = []
         for page in sorted(p for p in dirty_pages if first_page <= p <= last_page):
-            out[f"slot_{page % SLOT_COUNT}"] = entries[page * SLOT_SIZE:min((page + 1) * SLOT_SIZE, body_count)]
+            out[slot_var(page % SLOT_COUNT)] = entries[page * SLOT_SIZE:min((page + 1) * SLOT_SIZE, body_count)]
         if full or total != self.entry_count or (total - 1) in changed:
             out["tail"] = entries[-1:] if total else []
         self.entry_count = total
@@ -162,7 +174,7 @@ class LiveSessions:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("live.projection_failed", extra={"session_id": session_id})
+            log.exception("live.projection_failed", session_id=session_id)
         finally:
             if self._projections.get(session_id) is projection:
                 del self._projections[session_id]
@@ -181,17 +193,21 @@ class LiveSessions:
         out: dict[str, Any] = {}
         if read_events or full:
             changed: set[int] = set()
-            kinds: set[str] = set()
+            summary_changed = False
             async with self.context.db.session() as db:
                 while True:
-                    events = await timeline.after(db, projection.session_id, view.last_sequence, READ_BATCH)
-                    for event in events:
-                        changed |= view.apply(event.sequence, event.type, event.data, event.message_id)
-                        kinds.add(event.type)
-                    if len(events) < READ_BATCH:
+                    rows = await timeline.after(db, projection.session_id, view.last_sequence, READ_BATCH)
+                    for row in rows:
+                        event = _read(row)
+                        if event is None:
+                            view.skip(row.sequence)
+                            continue
+                        changed |= view.apply(row.sequence, event)
+                        summary_changed = summary_changed or isinstance(event, SUMMARY_EVENTS)
+                    if len(rows) < READ_BATCH:
                         break
                 # The session row changes only with these events: a token need not re-read it.
-                if full or kinds & SUMMARY_EVENTS:
+                if full or summary_changed:
                     projection.summary = _summary_fields(await sessions.summary(db, projection.session_id), view)
             out = projection.window.changes(view.entries, changed, full=full)
             out.update(projection.summary, queue=view.queue(), artifacts=view.artifacts(ARTIFACTS_SHOWN))
@@ -206,7 +222,7 @@ class LiveSessions:
 
     async def _load_participants(self, session_id: str) -> None:
         async with self.context.db.session() as db:
-            rows = (await db.exec(select(User.email, User.name).join(Participant, Participant.user_id == User.id)
+            rows = (await db.exec(select(User.email, User.name).join(Participant, col(Participant.user_id) == User.id)
                                   .where(Participant.session_id == session_id))).all()
         self.presence.know(session_id, dict(rows))
 
@@ -214,11 +230,21 @@ class LiveSessions:
 _UNSET = object()
 
 
+def _read(row: Event) -> TimelineEvent | None:
+    """The typed event a row holds; None (and a log line) when it holds none, so one bad row stops nothing."""
+    try:
+        return timeline.typed(row)
+    except (ProtocolError, TypeError) as error:  # TypeError: ``data`` is not an object at all
+        log.warning("live.unreadable_event", session_id=row.session_id, sequence=row.sequence, type=row.type,
+                    reason=str(error))
+        return None
+
+
 def _summary_fields(summary: sessions.SessionSummary, view: TimelineView) -> dict[str, Any]:
     session = summary.session
     return {
         "session_id": session.id, "title": session.title or view.title or summary.repo.name,
         "repo": summary.repo.url, "branch": session.branch or "",
-        "status": session.status, "status_reason": session.status_reason or "",
+        "status": str(session.status), "status_reason": session.status_reason or "",
         "archived": session.archived_at is not None,
     }

@@ -1,10 +1,12 @@
-"""What a viewer sees of a session: stored events folded into timeline entries.
+"""What a viewer sees of a session: typed timeline events folded into timeline entries.
 
 Pure: no database, no Reflex. Many events make one entry — a turn's streamed
 tokens one text block, a tool call and its result one tool row, a prompt's
 queued/started/finished one prompt row whose status changes — so the timeline
 is much shorter than the event list, and an update touches few entries.
-:meth:`TimelineView.apply` says which entries changed, which is what the live
+:meth:`TimelineView.apply` matches on every member of
+:data:`~openinspect_protocol.timeline.TimelineEvent` (a type checker fails when
+one has no case) and says which entries changed, which is what the live
 projection needs to send only what changed.
 """
 
@@ -12,7 +14,24 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
+
+import openinspect_protocol as p
+from openinspect_protocol.status import MessageStatus, SessionStatus
+from openinspect_protocol.timeline import (
+    BridgeRejected,
+    PromptCancelled,
+    PromptFinished,
+    PromptQueued,
+    PromptStarted,
+    SandboxExited,
+    SandboxSpawning,
+    SessionArchived,
+    SessionRestored,
+    SessionStatusChanged,
+    StopRequested,
+    TimelineEvent,
+)
 
 # What a browser gets of large texts; the rest stays in the database (and the REST API).
 TOOL_INPUT_PREVIEW_CHARS = 2_000
@@ -21,7 +40,8 @@ SCRIPT_OUTPUT_PREVIEW_CHARS = 8_000
 TEXT_MAX_CHARS = 100_000
 TEXT_CHUNK_CHARS = 1_500  # a streamed text entry longer than this continues in a new one
 
-STARTUP_STAGES = ("spawning", "syncing", "setup", "starting_agent", "ready")
+# The status of a tool or script entry (a prompt entry's is a MessageStatus).
+RUNNING, COMPLETED, ERROR = "running", "completed", "error"
 
 
 @dataclass
@@ -35,7 +55,7 @@ class Entry:
     author: str = ""
     author_email: str = ""
     text: str = ""  # prompt content, streamed markdown, or a message
-    status: str = ""  # prompt: queued/running/completed/failed/stopped/cancelled; tool: running/completed/error
+    status: str = ""  # prompt: a MessageStatus; tool and script: running/completed/error
     tool: str = ""
     title: str = ""
     detail: str = ""  # tool input (pretty JSON), script name
@@ -56,7 +76,7 @@ class QueuedPrompt:
 class TimelineView:
     entries: list[Entry] = field(default_factory=list)
     index: dict[str, int] = field(default_factory=dict)
-    status: str = "spawning"
+    status: str = SessionStatus.SPAWNING
     status_reason: str = ""
     title: str = ""
     archived: bool = False
@@ -67,22 +87,78 @@ class TimelineView:
 
     # ------------------------------------------------------------------ fold
 
-    def apply(self, sequence: int, type: str, data: dict[str, Any], message_id: str | None) -> set[int]:
+    def apply(self, sequence: int, event: TimelineEvent) -> set[int]:
         """Fold one event in; return the indices of the entries it created or changed."""
         if sequence <= self.last_sequence:
             return set()  # already folded (a re-read batch overlaps the last one)
         self.last_sequence = sequence
-        handler = getattr(self, f"_on_{type}", None)
-        if handler is None:
-            return set()
-        return handler(sequence, data, message_id or "") or set()
+        match event:
+            # Control-plane events.
+            case SessionStatusChanged():
+                return self._session_status(sequence, event)
+            case PromptQueued():
+                return self._prompt_queued(sequence, event)
+            case PromptStarted():
+                return self._update(f"prompt:{event.message_id}", status=MessageStatus.RUNNING)
+            case PromptFinished():
+                return self._prompt_finished(sequence, event)
+            case PromptCancelled():
+                self._drop_pending(event.message_id)
+                return self._update(f"prompt:{event.message_id}", status=MessageStatus.CANCELLED)
+            case StopRequested():
+                return self._note(sequence, "Stop requested", message_id=event.message_id)
+            case BridgeRejected():
+                return self._note(sequence, f"Refused a sandbox message: {event.reason}", kind="warning")
+            case SessionArchived():
+                self.archived = True
+                return self._note(sequence, "Session archived")
+            case SessionRestored():
+                self.archived = False
+                return self._note(sequence, "Session restored")
+            case SandboxSpawning() | SandboxExited():
+                return set()  # the session_status that follows says what it means
+            # Sandbox events.
+            case p.GitSync():
+                return self._git_sync(sequence, event)
+            case p.ScriptOutput():
+                return self._script_output(sequence, event)
+            case p.ScriptFinished():
+                return self._script_finished(sequence, event)
+            case p.Ready():
+                return self._note(sequence, f"Agent ready ({event.agent} {event.agent_version})".strip())
+            case p.TokenDelta():
+                return self._token(sequence, event)
+            case p.ToolCall():
+                return self._tool_call(sequence, event)
+            case p.ToolResult():
+                return self._tool_result(sequence, event)
+            case p.StepFinish():
+                return self._step_finish(sequence, event)
+            case p.ErrorEvent():
+                return self._note(sequence, event.message, kind="error", message_id=event.message_id or "")
+            case p.WarningEvent():
+                return self._note(sequence, event.message, kind="warning", message_id=event.message_id or "")
+            case p.Artifact():
+                return self._artifact(sequence, event)
+            case p.SessionTitle():
+                self.title = event.title
+                return set()
+            case p.StageChanged() | p.StepStart() | p.ExecutionComplete():
+                # Shown elsewhere: the stage by the session's status, the end of a prompt by prompt_finished.
+                return set()
+            case _:
+                assert_never(event)
+
+    def skip(self, sequence: int) -> None:
+        """Pass over an event that could not be read, so that it is not read again."""
+        self.last_sequence = max(self.last_sequence, sequence)
 
     def queue(self) -> list[QueuedPrompt]:
         rows = []
         waiting = 0
         for message_id in self.pending:
             entry = self.entries[self.index[f"prompt:{message_id}"]]
-            position = 0 if entry.status == "running" else (waiting := waiting + 1)
+            position = 0 if entry.status == MessageStatus.RUNNING else (waiting := waiting + 1)
             rows.append(QueuedPrompt(message_id, position, entry.author, _preview(entry.text, 200), entry.status))
         return rows
 
@@ -108,51 +184,26 @@ class TimelineView:
 
     # --------------------------------------------------- control-plane events
 
-    def _on_session_status(self, seq: int, data: dict[str, Any], _: str) -> set[int]:
-        self.status, self.status_reason = data["status"], data.get("reason") or ""
-        if self.status == "failed":
+    def _session_status(self, seq: int, event: SessionStatusChanged) -> set[int]:
+        self.status, self.status_reason = event.status, event.reason or ""
+        if self.status == SessionStatus.FAILED:
             return self._note(seq, f"The sandbox failed: {self.status_reason}", kind="error")
-        if self.status == "stopped":
+        if self.status == SessionStatus.STOPPED:
             return self._note(seq, "The sandbox stopped" + (f": {self.status_reason}" if self.status_reason else ""))
         return set()
 
-    def _on_prompt_queued(self, seq: int, data: dict[str, Any], message_id: str) -> set[int]:
-        author = data.get("author") or {}
-        self.pending.append(message_id)
-        return self._add(Entry(key=f"prompt:{message_id}", kind="prompt", seq=seq, message_id=message_id,
-                               author=author.get("name", ""), author_email=author.get("email", ""),
-                               text=data.get("content", ""), status="queued"))
+    def _prompt_queued(self, seq: int, event: PromptQueued) -> set[int]:
+        self.pending.append(event.message_id)
+        return self._add(Entry(key=f"prompt:{event.message_id}", kind="prompt", seq=seq, message_id=event.message_id,
+                               author=event.author.name, author_email=event.author.email, text=event.content,
+                               status=MessageStatus.QUEUED))
 
-    def _on_prompt_started(self, seq: int, data: dict[str, Any], message_id: str) -> set[int]:
-        return self._update(f"prompt:{message_id}", status="running")
-
-    def _on_prompt_finished(self, seq: int, data: dict[str, Any], message_id: str) -> set[int]:
-        self._drop_pending(message_id)
-        changed = self._update(f"prompt:{message_id}", status=data.get("status", "completed"))
-        if data.get("status") == "failed" and data.get("error"):
-            changed |= self._note(seq, data["error"], kind="error", message_id=message_id)
+    def _prompt_finished(self, seq: int, event: PromptFinished) -> set[int]:
+        self._drop_pending(event.message_id)
+        changed = self._update(f"prompt:{event.message_id}", status=event.status)
+        if event.status == MessageStatus.FAILED and event.error:
+            changed |= self._note(seq, event.error, kind="error", message_id=event.message_id)
         return changed
-
-    def _on_prompt_cancelled(self, seq: int, data: dict[str, Any], message_id: str) -> set[int]:
-        self._drop_pending(message_id)
-        return self._update(f"prompt:{message_id}", status="cancelled")
-
-    def _on_stop_requested(self, seq: int, data: dict[str, Any], message_id: str) -> set[int]:
-        return self._note(seq, "Stop requested", message_id=message_id)
-
-    def _on_sandbox_exited(self, seq: int, data: dict[str, Any], _: str) -> set[int]:
-        return set()  # the session_status that follows says what it means
-
-    def _on_bridge_rejected(self, seq: int, data: dict[str, Any], _: str) -> set[int]:
-        return self._note(seq, f"Refused a sandbox message: {data.get('reason', '')}", kind="warning")
-
-    def _on_session_archived(self, seq: int, data: dict[str, Any], _: str) -> set[int]:
-        self.archived = True
-        return self._note(seq, "Session archived")
-
-    def _on_session_restored(self, seq: int, data: dict[str, Any], _: str) -> set[int]:
-        self.archived = False
-        return self._note(seq, "Session restored")
 
     def _drop_pending(self, message_id: str) -> None:
         if message_id in self.pending:
@@ -160,44 +211,41 @@ class TimelineView:
 
     # -------------------------------------------------------- sandbox events
 
-    def _on_git_sync(self, seq: int, data: dict[str, Any], _: str) -> set[int]:
-        if data.get("status") == "failed":
-            return self._note(seq, f"Could not get the repository: {data.get('detail') or ''}", kind="error")
-        sha = (data.get("head_sha") or "")[:10]
-        branch = data.get("branch") or "default branch"
+    def _git_sync(self, seq: int, event: p.GitSync) -> set[int]:
+        if event.status == "failed":
+            return self._note(seq, f"Could not get the repository: {event.detail or ''}", kind="error")
+        sha = (event.head_sha or "")[:10]
+        branch = event.branch or "default branch"
         return self._note(seq, f"Repository ready ({branch} at {sha})" if sha else "Repository ready")
 
-    def _on_script_output(self, seq: int, data: dict[str, Any], _: str) -> set[int]:
-        key = f"script:{data['script']}:{self._sandbox_round()}"
+    def _script_output(self, seq: int, event: p.ScriptOutput) -> set[int]:
+        key = f"script:{event.script}:{self._sandbox_round()}"
         if key not in self.index:
-            return self._add(Entry(key=key, kind="script", seq=seq, detail=data["script"], status="running",
-                                   output=_tail(data.get("text", ""), SCRIPT_OUTPUT_PREVIEW_CHARS)))
+            return self._add(Entry(key=key, kind="script", seq=seq, detail=event.script, status=RUNNING,
+                                   output=_tail(event.text, SCRIPT_OUTPUT_PREVIEW_CHARS)))
         entry = self.entries[self.index[key]]
-        return self._update(key, output=_tail(entry.output + data.get("text", ""), SCRIPT_OUTPUT_PREVIEW_CHARS))
+        return self._update(key, output=_tail(entry.output + event.text, SCRIPT_OUTPUT_PREVIEW_CHARS))
 
-    def _on_script_finished(self, seq: int, data: dict[str, Any], _: str) -> set[int]:
-        key = f"script:{data['script']}:{self._sandbox_round()}"
-        ok = data.get("exit_code") == 0 and not data.get("timed_out")
-        meta = "timed out" if data.get("timed_out") else f"exit {data.get('exit_code')}"
+    def _script_finished(self, seq: int, event: p.ScriptFinished) -> set[int]:
+        key = f"script:{event.script}:{self._sandbox_round()}"
+        ok = event.exit_code == 0 and not event.timed_out
+        meta = "timed out" if event.timed_out else f"exit {event.exit_code}"
         if key not in self.index:
-            self._add(Entry(key=key, kind="script", seq=seq, detail=data["script"]))
-        return self._update(key, status="completed" if ok else "error",
-                            meta=f"{meta} · {data.get('duration_ms', 0) / 1000:.1f} s")
+            self._add(Entry(key=key, kind="script", seq=seq, detail=event.script))
+        return self._update(key, status=COMPLETED if ok else ERROR, meta=f"{meta} · {event.duration_ms / 1000:.1f} s")
 
     def _sandbox_round(self) -> int:
         # Scripts run again in every new sandbox of the session: one entry per run.
         return sum(1 for e in self.entries if e.kind == "note" and e.text.startswith("Repository ready"))
 
-    def _on_ready(self, seq: int, data: dict[str, Any], _: str) -> set[int]:
-        return self._note(seq, f"Agent ready ({data.get('agent', '')} {data.get('agent_version', '')})".strip())
-
-    def _on_token(self, seq: int, data: dict[str, Any], message_id: str) -> set[int]:
-        key = f"text:{data['part_id']}"
+    def _token(self, seq: int, event: p.TokenDelta) -> set[int]:
+        key = f"text:{event.part_id}"
+        message_id = event.message_id or ""
         if key not in self.index:
-            return self._add(Entry(key=key, kind="text", seq=seq, message_id=message_id, text=data.get("text", "")))
+            return self._add(Entry(key=key, kind="text", seq=seq, message_id=message_id, text=event.text))
         position = self.index[key]
         entry = self.entries[position]
-        text = entry.text + data.get("text", "")
+        text = entry.text + event.text
         cut = _paragraph_break(text)
         if cut is None:
             return self._update(key, text=text[:TEXT_MAX_CHARS])
@@ -210,52 +258,41 @@ class TimelineView:
         self.index[key] = len(self.entries) - 1
         return changed
 
-    def _on_tool_call(self, seq: int, data: dict[str, Any], message_id: str) -> set[int]:
-        key = f"tool:{data['call_id']}"
-        detail = _preview(json.dumps(data.get("input", {}), indent=2, ensure_ascii=False), TOOL_INPUT_PREVIEW_CHARS)
+    def _tool_call(self, seq: int, event: p.ToolCall) -> set[int]:
+        key = f"tool:{event.call_id}"
+        detail = _preview(json.dumps(event.input, indent=2, ensure_ascii=False), TOOL_INPUT_PREVIEW_CHARS)
         if key in self.index:
             return self._update(key, detail=detail)
-        return self._add(Entry(key=key, kind="tool", seq=seq, message_id=message_id, tool=data.get("tool", ""),
-                               title=_tool_title(data), detail=detail, status="running"))
+        return self._add(Entry(key=key, kind="tool", seq=seq, message_id=event.message_id or "", tool=event.tool,
+                               title=_tool_title(event.input), detail=detail, status=RUNNING))
 
-    def _on_tool_result(self, seq: int, data: dict[str, Any], message_id: str) -> set[int]:
-        key = f"tool:{data['call_id']}"
-        output = data.get("error") or data.get("output") or ""
+    def _tool_result(self, seq: int, event: p.ToolResult) -> set[int]:
+        key = f"tool:{event.call_id}"
+        output = event.error or event.output
         if key not in self.index:
-            self._add(Entry(key=key, kind="tool", seq=seq, message_id=message_id, tool=data.get("tool", "")))
-        values = {"status": data.get("status", "completed"), "output": _preview(output, TOOL_OUTPUT_PREVIEW_CHARS)}
-        if data.get("title"):
-            values["title"] = data["title"]
+            self._add(Entry(key=key, kind="tool", seq=seq, message_id=event.message_id or "", tool=event.tool))
+        values = {"status": event.status, "output": _preview(output, TOOL_OUTPUT_PREVIEW_CHARS)}
+        if event.title:
+            values["title"] = event.title
         return self._update(key, **values)
 
-    def _on_step_finish(self, seq: int, data: dict[str, Any], message_id: str) -> set[int]:
-        tokens = data.get("tokens") or {}
-        meta = f"{tokens.get('input', 0):,} in · {tokens.get('output', 0):,} out"
-        if tokens.get("reasoning"):
-            meta += f" · {tokens['reasoning']:,} reasoning"
-        if data.get("cost"):
-            meta += f" · ${data['cost']:.4f}"
-        return self._add(Entry(key=f"event:{seq}", kind="step", seq=seq, message_id=message_id, meta=meta,
-                               text=data.get("reason") or ""))
+    def _step_finish(self, seq: int, event: p.StepFinish) -> set[int]:
+        tokens = event.tokens
+        meta = f"{tokens.input:,} in · {tokens.output:,} out"
+        if tokens.reasoning:
+            meta += f" · {tokens.reasoning:,} reasoning"
+        if event.cost:
+            meta += f" · ${event.cost:.4f}"
+        return self._add(Entry(key=f"event:{seq}", kind="step", seq=seq, message_id=event.message_id or "",
+                               meta=meta, text=event.reason or ""))
 
-    def _on_error(self, seq: int, data: dict[str, Any], message_id: str) -> set[int]:
-        return self._note(seq, data.get("message", ""), kind="error", message_id=message_id)
-
-    def _on_warning(self, seq: int, data: dict[str, Any], message_id: str) -> set[int]:
-        return self._note(seq, data.get("message", ""), kind="warning", message_id=message_id)
-
-    def _on_artifact(self, seq: int, data: dict[str, Any], message_id: str) -> set[int]:
-        details = data.get("data") or {}
-        text = details.get("subject") or data.get("ref", "")
-        author = details.get("author_name", "")
+    def _artifact(self, seq: int, event: p.Artifact) -> set[int]:
+        # ``data`` is free-form (what the harness knows of a commit, a PR...): read what is there.
+        text = event.data.get("subject") or event.ref
         self.artifact_indices.append(len(self.entries))
-        return self._add(Entry(key=f"event:{seq}", kind="artifact", seq=seq, message_id=message_id,
-                               tool=data.get("kind", ""), text=text, author=author,
-                               meta=(data.get("ref") or "")[:10]))
-
-    def _on_session_title(self, seq: int, data: dict[str, Any], _: str) -> set[int]:
-        self.title = data.get("title", "")
-        return set()
+        return self._add(Entry(key=f"event:{seq}", kind="artifact", seq=seq, message_id=event.message_id or "",
+                               tool=event.kind, text=text, author=event.data.get("author_name", ""),
+                               meta=event.ref[:10]))
 
 
 def _paragraph_break(text: str) -> int | None:
@@ -268,8 +305,8 @@ def _paragraph_break(text: str) -> int | None:
     return cut + 2
 
 
-def _tool_title(data: dict[str, Any]) -> str:
-    tool_input = data.get("input") or {}
+def _tool_title(tool_input: dict[str, Any]) -> str:
+    # The tool's input is whatever the agent sent: the first of the usual telling fields.
     for name in ("description", "command", "filePath", "path", "pattern", "url"):
         value = tool_input.get(name)
         if isinstance(value, str) and value:

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import reflex as rx
+from openinspect_protocol.status import STARTUP_STAGES, MessageStatus, SessionStatus
 
 from openinspect_app.components.layout import page
+from openinspect_app.components.status import SESSION_COLORS, status_badge
 from openinspect_app.components.timeline import avatar, entry_view
-from openinspect_app.live.timeline_view import STARTUP_STAGES
+from openinspect_app.live.projector import SLOT_VARS
 from openinspect_app.routes import SESSIONS
 from openinspect_app.state.session import SessionPage, SessionShared
 
-STAGE_LABELS = {
-    "spawning": "Spawning",
-    "syncing": "Syncing repo",
-    "setup": "Running setup",
-    "starting_agent": "Starting agent",
-    "ready": "Ready",
+STAGE_LABELS: dict[SessionStatus, str] = {
+    SessionStatus.SPAWNING: "Spawning",
+    SessionStatus.SYNCING: "Syncing repo",
+    SessionStatus.SETUP: "Running setup",
+    SessionStatus.STARTING_AGENT: "Starting agent",
+    SessionStatus.READY: "Ready",
 }
 PRESENCE_COLORS = {"active": "var(--green-9)", "idle": "var(--amber-9)", "away": "var(--gray-8)"}
-SLOTS = [getattr(SessionShared, f"slot_{i}") for i in range(8)]
+SLOTS = [getattr(SessionShared, name) for name in SLOT_VARS]
 
 
 def header() -> rx.Component:
@@ -41,20 +43,7 @@ def header() -> rx.Component:
             flex="1",
         ),
         rx.hstack(
-            rx.badge(
-                SessionShared.status,
-                size="2",
-                id="session-status",
-                color_scheme=rx.match(
-                    SessionShared.status,
-                    ("failed", "red"),
-                    ("running", "blue"),
-                    ("ready", "green"),
-                    ("idle", "green"),
-                    ("stopped", "gray"),
-                    "amber",
-                ),
-            ),
+            status_badge(SessionShared.status, SESSION_COLORS, size="2", id="session-status"),
             rx.cond(
                 SessionShared.archived,
                 rx.button("Restore", size="1", variant="soft", on_click=SessionPage.restore, id="restore"),
@@ -88,7 +77,7 @@ def startup_progress() -> rx.Component:
                 align="center",
                 spacing="1",
                 class_name=rx.cond(current, "stage current", "stage"),
-                custom_attrs={"data-stage": stage},
+                custom_attrs={"data-stage": stage.value},
             )
         )
     return rx.cond(
@@ -149,7 +138,7 @@ def queue() -> rx.Component:
                 SessionShared.queue,
                 lambda q: rx.hstack(
                     rx.badge(
-                        rx.cond(q.position == 0, "running", "#" + q.position.to_string()),
+                        rx.cond(q.position == 0, MessageStatus.RUNNING.value, "#" + q.position.to_string()),
                         color_scheme=rx.cond(q.position == 0, "blue", "gray"),
                         class_name="queue-position",
                     ),
@@ -303,7 +292,7 @@ def session_page() -> rx.Component:
                 header(),
                 startup_progress(),
                 rx.cond(
-                    SessionShared.status == "failed",
+                    SessionShared.status == SessionStatus.FAILED.value,
                     rx.callout(
                         SessionShared.status_reason, icon="circle-x", color_scheme="red", width="100%", id="failure"
                     ),

@@ -5,15 +5,8 @@ from __future__ import annotations
 import reflex as rx
 
 from openinspect_app.components.layout import page
+from openinspect_app.components.status import SESSION_COLORS, status_badge
 from openinspect_app.state.sessions import REFRESH_SECONDS, SessionRow, SessionsPage
-
-SESSION_STATUS_COLORS = {
-    "running": "blue",
-    "ready": "green",
-    "idle": "green",
-    "failed": "red",
-    "stopped": "gray",
-}
 
 
 def new_session_form() -> rx.Component:
@@ -75,11 +68,7 @@ def session_card(row: rx.Var[SessionRow]) -> rx.Component:
                 ),
                 rx.vstack(
                     rx.hstack(
-                        rx.badge(
-                            row.status,
-                            color_scheme=rx.match(row.status, *list(SESSION_STATUS_COLORS.items()), "amber"),
-                            class_name="session-status",
-                        ),
+                        status_badge(row.status, SESSION_COLORS, class_name="session-status"),
                         rx.cond(row.pending > 0, rx.badge(row.pending.to_string() + " queued", variant="outline")),
                         spacing="1",
                     ),

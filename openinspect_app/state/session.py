@@ -13,14 +13,16 @@ import uuid
 from typing import Any
 
 import reflex as rx
+from openinspect_protocol.status import STARTUP_STAGES, SessionStatus
 
 from openinspect_app import running
 from openinspect_app.live.presence import Participant
-from openinspect_app.live.timeline_view import STARTUP_STAGES, Entry, QueuedPrompt
+from openinspect_app.live.projector import SLOT_COUNT
+from openinspect_app.live.timeline_view import Entry, QueuedPrompt
 from openinspect_app.routes import session_id_from_path
-from openinspect_app.services import prompts, sessions, users
-from openinspect_app.services.errors import ServiceError
 from openinspect_app.state.auth import AuthState
+from openinspect_core.services import prompts, sessions, users
+from openinspect_core.services.errors import ServiceError
 
 OLDER_PAGE = 100
 
@@ -33,7 +35,8 @@ class SessionShared(rx.SharedState):
     status: str = ""
     status_reason: str = ""
     archived: bool = False
-    # The live window: a ring of pages (see live/projector.py) and the newest entry.
+    # The live window: a ring of SLOT_COUNT pages (see live/projector.py) and the newest entry.
+    # Reflex needs each var declared; a test checks there is one per slot.
     slot_0: list[Entry] = []
     slot_1: list[Entry] = []
     slot_2: list[Entry] = []
@@ -42,7 +45,7 @@ class SessionShared(rx.SharedState):
     slot_5: list[Entry] = []
     slot_6: list[Entry] = []
     slot_7: list[Entry] = []
-    slot_order: list[int] = [0, 1, 2, 3, 4, 5, 6, 7]
+    slot_order: list[int] = list(range(SLOT_COUNT))
     window_start: int = 0
     tail: list[Entry] = []
     queue: list[QueuedPrompt] = []
@@ -51,7 +54,7 @@ class SessionShared(rx.SharedState):
 
     @rx.var
     def busy(self) -> bool:
-        return self.status == "running"
+        return self.status == SessionStatus.RUNNING
 
     @rx.var
     def starting(self) -> bool:
@@ -61,8 +64,8 @@ class SessionShared(rx.SharedState):
     def startup_step(self) -> int:
         """How far the sandbox's start has come (index into the startup stages)."""
         if self.status in STARTUP_STAGES:
-            return STARTUP_STAGES.index(self.status)
-        return len(STARTUP_STAGES) if self.status in ("running", "idle") else -1
+            return STARTUP_STAGES.index(SessionStatus(self.status))
+        return len(STARTUP_STAGES) if self.status in (SessionStatus.RUNNING, SessionStatus.IDLE) else -1
 
     @rx.event
     async def join(self) -> None:
@@ -91,15 +94,14 @@ class SessionPage(AuthState):
         session_id = self._session_id()
         self.older, self.older_loaded_from, self.notice = [], -1, ""
         r = running.get()
-        async with r.context.db.session() as db:
+        async with r.context.work() as work:  # joining changes nothing a watcher shows: no notification
             try:
-                session = await sessions.get(db, session_id)
+                session = await sessions.get(work.db, session_id)
             except ServiceError:
                 self.missing = True
                 return None
-            user = await users.get_or_create(db, self.user_name, self.user_email)
-            await sessions.join(db, session, user)
-            await db.commit()
+            user = await users.get_or_create(work.db, self.user_name, self.user_email)
+            await sessions.join(work.db, session, user)
         self.missing = False
         r.live.presence.join(session_id, self._client(), self.user_name, self.user_email)
         r.live.watch(session_id)
@@ -115,16 +117,16 @@ class SessionPage(AuthState):
             self.notice = "Sign in first."
             return
         r = running.get()
+        session_id = self._session_id()
         try:
-            async with r.context.db.session() as db:
-                author = await users.get_or_create(db, *identity)
-                await prompts.enqueue(db, session_id=self._session_id(), author=author, content=content,
+            async with r.context.work() as work:
+                author = await users.get_or_create(work.db, *identity)
+                await prompts.enqueue(work.db, session_id=session_id, author=author, content=content,
                                       client_request_id=uuid.uuid4().hex, limits=r.context.limits, source="web")
-                await db.commit()
+                work.changed(session_id)
         except ServiceError as error:
             self.notice = error.message
             return
-        r.context.notifier.publish(self._session_id())
         self.notice = ""
 
     @rx.event
@@ -157,12 +159,11 @@ class SessionPage(AuthState):
         """Run one service call in its own transaction; show its refusal as a notice."""
         r = running.get()
         try:
-            async with r.context.db.session() as db:
-                result = await service(db, *args)
-                await db.commit()
+            async with r.context.work() as work:
+                result = await service(work.db, *args)
+                work.changed(self._session_id())
         except ServiceError as error:
             self.notice = error.message
             return None
         self.notice = ""
-        r.context.notifier.publish(self._session_id())
         return result

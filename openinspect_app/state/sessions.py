@@ -9,9 +9,9 @@ import reflex as rx
 
 from openinspect_app import running
 from openinspect_app.routes import session_url
-from openinspect_app.services import prompts, sessions, users
-from openinspect_app.services.errors import ServiceError
 from openinspect_app.state.auth import AuthState
+from openinspect_core.services import prompts, sessions, users
+from openinspect_core.services.errors import ServiceError
 
 REFRESH_SECONDS = 3
 
@@ -52,7 +52,7 @@ class SessionsPage(AuthState):
             present = [p.name for p in r.live.presence.snapshot(summary.session.id) if p.presence != "away"]
             rows.append(SessionRow(
                 id=summary.session.id, title=summary.session.title or summary.repo.name, repo=summary.repo.url,
-                branch=summary.session.branch or "", status=summary.session.status,
+                branch=summary.session.branch or "", status=str(summary.session.status),
                 status_reason=summary.session.status_reason or "",
                 last_activity=summary.session.last_activity_at.isoformat(), people=", ".join(present),
                 pending=summary.pending_prompts))
@@ -73,18 +73,17 @@ class SessionsPage(AuthState):
         self.creating = True
         yield
         try:
-            async with r.context.db.session() as db:
-                creator = await users.get_or_create(db, *identity)
-                session = await sessions.create(db, repo_url=form.get("repo_url", ""), creator=creator,
+            async with r.context.work() as work:
+                creator = await users.get_or_create(work.db, *identity)
+                session = await sessions.create(work.db, repo_url=form.get("repo_url", ""), creator=creator,
                                                 branch=form.get("branch") or None, title=form.get("title") or None)
                 first_prompt = (form.get("prompt") or "").strip()
                 if first_prompt:
-                    await prompts.enqueue(db, session_id=session.id, author=creator, content=first_prompt,
+                    await prompts.enqueue(work.db, session_id=session.id, author=creator, content=first_prompt,
                                           client_request_id="first", limits=r.context.limits, source="web")
-                await db.commit()
+                work.changed(session.id)
         except ServiceError as error:
             self.form_error, self.creating = error.message, False
             return
-        r.context.notifier.publish(session.id)
         self.form_error, self.creating = "", False
         yield rx.redirect(session_url(session.id))

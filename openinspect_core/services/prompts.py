@@ -212,7 +212,7 @@ async def fail_queued(db: AsyncSession, session_id: str, reason: str) -> int:
 
 async def _transition(db: AsyncSession, message: Message, before: MessageStatus, after: MessageStatus,
                       **values: object) -> bool:
-    result = await db.exec(  # type: ignore[call-overload]
+    result = await db.exec(
         sa.update(Message)
         .where(col(Message.id) == message.id, col(Message.status) == before)
         .values(status=after, **values)

@@ -42,7 +42,7 @@ async def create(db: AsyncSession, *, session_id: str, backend: str, token_hash:
 
 async def move(db: AsyncSession, sandbox: Sandbox, after: SandboxStatus, **values: object) -> bool:
     """Move ``sandbox`` to ``after`` if its stored status allows it; False when it did not (or it is gone)."""
-    result = await db.exec(  # type: ignore[call-overload]
+    result = await db.exec(
         sa.update(Sandbox)
         .where(col(Sandbox.id) == sandbox.id, col(Sandbox.status).in_(ALLOWED_FROM[after]))
         .values(status=after, **values)
@@ -93,7 +93,7 @@ async def claim_sequence(db: AsyncSession, sandbox_id: str, seq: int) -> tuple[b
 
     Also its liveness: any stored frame counts as contact.
     """
-    result = await db.exec(  # type: ignore[call-overload]
+    result = await db.exec(
         sa.update(Sandbox)
         .where(col(Sandbox.id) == sandbox_id, col(Sandbox.last_acked_seq) == seq - 1)
         .values(last_acked_seq=seq, last_heartbeat_at=utcnow())
@@ -101,5 +101,5 @@ async def claim_sequence(db: AsyncSession, sandbox_id: str, seq: int) -> tuple[b
     )
     if result.rowcount == 1:
         return True, seq
-    last = (await db.exec(sa.select(Sandbox.last_acked_seq).where(col(Sandbox.id) == sandbox_id))).scalar_one()  # type: ignore[call-overload]
-    return False, int(last)
+    last = (await db.exec(select(Sandbox.last_acked_seq).where(Sandbox.id == sandbox_id))).one()
+    return False, last

@@ -37,15 +37,15 @@ async def append(
     Two Core statements, no ORM bookkeeping: this runs for every streamed token.
     """
     now = utcnow()
-    result = await db.exec(  # type: ignore[call-overload]
+    result = await db.exec(
         sa.update(Session)
         .where(col(Session.id) == session_id)
-        .values(last_event_seq=Session.last_event_seq + 1, last_activity_at=now)
-        .returning(Session.last_event_seq)
+        .values(last_event_seq=col(Session.last_event_seq) + 1, last_activity_at=now)
+        .returning(col(Session.last_event_seq))
         .execution_options(synchronize_session=False)
     )
-    sequence = result.scalar_one()
-    await db.exec(  # type: ignore[call-overload]
+    sequence: int = result.scalar_one()
+    await db.exec(
         sa.insert(Event).values(session_id=session_id, sequence=sequence, type=event.type,
                                 data=stored_data(event), message_id=message_id_of(event), sandbox_id=sandbox_id,
                                 sandbox_seq=sandbox_seq, created_at=now)

@@ -14,6 +14,7 @@ in ``data`` (:func:`stored_data`); a sandbox event's ``seq`` lives in the row's
 
 from __future__ import annotations
 
+import typing
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter
@@ -142,6 +143,6 @@ def _literal_type(model: Any) -> str:
     return str(model.model_fields["type"].default)
 
 
-SANDBOX_EVENT_MODELS: tuple[type[Message], ...] = StoredSandboxEvent.__args__  # type: ignore[attr-defined]
-CONTROL_EVENT_MODELS: tuple[type[Message], ...] = ControlEvent.__args__  # type: ignore[attr-defined]
+SANDBOX_EVENT_MODELS: tuple[type[Message], ...] = typing.get_args(StoredSandboxEvent)
+CONTROL_EVENT_MODELS: tuple[type[Message], ...] = typing.get_args(ControlEvent)
 _SANDBOX_TYPES = frozenset(_literal_type(m) for m in SANDBOX_EVENT_MODELS)

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from openinspect_app import protocol
+import openinspect_protocol as protocol
 
-Emit = Callable[[protocol.SandboxEvent], None]
+Emit = Callable[[protocol.SandboxEvent], object]
 """Hands one event to the outbox (which numbers and sends it); never blocks."""
 
 
@@ -44,7 +44,12 @@ class AgentConfig:
 
 
 class AgentHarness(ABC):
+    """One coding agent behind the same five calls; built with the sandbox's :class:`AgentConfig`."""
+
     name: ClassVar[str]
+
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
 
     @abstractmethod
     async def start(self) -> str:

@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
+import openinspect_protocol as protocol
 
-from openinspect_app import protocol
 from sandbox.harness.base import AgentConfig, AgentHarness, AgentStartError, Emit
 from sandbox.harness.opencode_config import SERVER_USERNAME, agent_environment, prepare_state_dir, split_model
 from sandbox.harness.opencode_events import TurnTranslator, is_real_title, sse_events

@@ -25,7 +25,7 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from openinspect_app import protocol
+import openinspect_protocol as protocol
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class TurnTranslator:
                 if attempt not in self._retries_seen:
                     self._retries_seen.add(attempt)
                     message = f"provider error, retry {attempt}: {status.get('message', '')}"
-                    return [*self.flush(), protocol.Warning(
+                    return [*self.flush(), protocol.WarningEvent(
                         message_id=self.message_id, code="provider_retry", message=message)]
         return []
 
@@ -150,7 +150,7 @@ class TurnTranslator:
         data = error.get("data") or {}
         message = str(data.get("message") or json.dumps(data)[:500] or name)
         self.errors.append(message)
-        return [*self.flush(), protocol.Error(message_id=self.message_id, code=name, message=message)]
+        return [*self.flush(), protocol.ErrorEvent(message_id=self.message_id, code=name, message=message)]
 
     def _part(self, part: Mapping[str, Any], now: float) -> list[protocol.SandboxEvent]:
         # Only the assistant's parts: the user's own prompt comes back as a text part too.

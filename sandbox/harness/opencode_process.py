@@ -22,6 +22,7 @@ import signal
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from sandbox.harness.base import AgentStartError
 
@@ -123,8 +124,9 @@ class AgentProcess:
     async def wait_listening(self, timeout_seconds: float) -> str:
         """The server's URL once it says it listens; AgentStartError if it exits or stalls first."""
         exited = asyncio.ensure_future(self.proc.wait())
+        waiting: set[asyncio.Future[Any]] = {self._listening, exited}
         try:
-            done, _ = await asyncio.wait({self._listening, exited}, timeout=timeout_seconds,
+            done, _ = await asyncio.wait(waiting, timeout=timeout_seconds,
                                          return_when=asyncio.FIRST_COMPLETED)
         finally:
             exited.cancel()

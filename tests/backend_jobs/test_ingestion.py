@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import openinspect_protocol as p
+
 from backend_jobs import tokens
 from backend_jobs.ingestion import Ingestor
-from openinspect_app import protocol as p
-from openinspect_app.db import Database
-from openinspect_app.models import Sandbox
-from openinspect_app.notifier import Notifier
-from openinspect_app.services import sessions, timeline, users
+from openinspect_core.db import Database
+from openinspect_core.models import Sandbox
+from openinspect_core.notify.local import Notifier
+from openinspect_core.services import sessions, timeline, users
 
 
 async def setup(database: Database, sandbox_status: str = "connected") -> tuple[str, str]:

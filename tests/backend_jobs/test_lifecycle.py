@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import openinspect_protocol as p
 import pytest
 
 from backend_jobs import lifecycle as lc
-from openinspect_app import protocol as p
 
 
 def view(**overrides: object) -> lc.SessionView:
@@ -58,12 +58,12 @@ def test_an_archived_session_shuts_its_sandbox_down_and_never_spawns() -> None:
         (p.StageChanged(stage="starting_agent"), False, lc.StatusChange("starting_agent")),
         (p.Ready(agent="opencode", agent_version="1"), False, lc.StatusChange("ready")),
         (p.Ready(agent="opencode", agent_version="1"), True, lc.StatusChange("running")),
-        (p.Error(code="start_failed", message="start.sh exited 3", fatal=True), False,
+        (p.ErrorEvent(code="start_failed", message="start.sh exited 3", fatal=True), False,
          lc.StatusChange("failed", "start.sh exited 3")),
-        (p.Error(code="agent_exited", message="restarting", fatal=False), True, None),
+        (p.ErrorEvent(code="agent_exited", message="restarting", fatal=False), True, None),
         (p.ExecutionComplete(message_id="m", success=True), True, lc.StatusChange("idle")),
         (p.TokenDelta(part_id="x", text="hi"), True, None),
-        (p.Warning(code="setup_failed", message="exit 1"), False, None),
+        (p.WarningEvent(code="setup_failed", message="exit 1"), False, None),
     ],
 )
 def test_status_for_event(event: p.SandboxEvent, running: bool, expected: lc.StatusChange | None) -> None:

@@ -8,9 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from playwright.sync_api import Browser, expect
 
-from openinspect_app.config import Settings
-from openinspect_app.db import Database
-from openinspect_app.services import timeline
+import openinspect_protocol as p
+from openinspect_core.db import Database
+from openinspect_core.services import timeline
+from openinspect_core.settings import Settings
 from tests.e2e.conftest import Person, WebSystem, screenshot
 from tests.e2e.test_multiplayer import READY, entries, prompt_entry, send
 
@@ -112,11 +113,10 @@ def test_a_long_session_shows_a_window_and_loads_older_history(people, web_syste
         db = Database(settings.database_url)
         async with db.session() as s:
             for i in range(5000):  # two events each: 5,000 tool rows, 10,000 events
-                await timeline.append(s, session["id"], "tool_call",
-                                      {"call_id": f"c{i}", "tool": "bash", "input": {"command": f"echo {i}"}})
-                await timeline.append(s, session["id"], "tool_result",
-                                      {"call_id": f"c{i}", "tool": "bash", "status": "completed",
-                                       "output": f"line {i}"})
+                await timeline.append(s, session["id"], p.ToolCall(call_id=f"c{i}", tool="bash",
+                                                                  input={"command": f"echo {i}"}))
+                await timeline.append(s, session["id"], p.ToolResult(call_id=f"c{i}", tool="bash",
+                                                                    status="completed", output=f"line {i}"))
             await s.commit()
         await db.dispose()
 

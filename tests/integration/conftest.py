@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from backend_jobs.control_plane import ControlPlane
 from openinspect_app.api.app import attach, build_api
-from openinspect_app.config import Settings
-from openinspect_app.embedded import EmbeddedSystem
+from openinspect_core.settings import Settings
 from tests.fakes.scripted_model import ScriptedModel
 from tests.support.http import serve_http
 from tests.support.system import BOT, OPENCODE_BIN, RunningSystem, make_repo
@@ -41,7 +41,7 @@ async def running_system(database_url: str, tmp_path: Path, scripted_model: Scri
         heartbeat_interval_seconds=3600.0,
         **overrides,
     )
-    system = EmbeddedSystem(settings)
+    system = ControlPlane(settings)
     await system.start()
     api = build_api()
     attach(api, system.context)

@@ -6,19 +6,19 @@ import asyncio
 import signal
 from pathlib import Path
 
+import openinspect_protocol as protocol
 import psutil
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from backend_jobs import tokens
-from openinspect_app import protocol
-from openinspect_app.models import Sandbox
+from openinspect_core.models import Sandbox
 from tests.support.system import RunningSystem, make_repo
 
 
 def bridge_url(s: RunningSystem, session_id: str) -> str:
-    return f"{s.system.manager.control_plane_url()}/bridge/{session_id}"
+    return f"{s.system.jobs.control_plane_url()}/bridge/{session_id}"
 
 
 def headers(token: str) -> dict[str, str]:

@@ -122,9 +122,9 @@ async def test_a_dropped_bridge_connection_loses_and_doubles_nothing(running_sys
     session = await s.create_session(repo)
     slow = await s.prompt(session["id"], "#script slow seconds=4 interval_seconds=0.1")
     await s.wait_for(session["id"], lambda e: e["type"] == "token" and e["message_id"] == slow["id"])
-    bridge = s.system.manager.bridge_server
+    bridges = s.system.jobs.bridges
     for _ in range(3):  # drop it several times mid-turn
-        connection = bridge.connection(session["id"])
+        connection = bridges.get(session["id"])
         assert connection is not None
         await connection.close(1011, "test: dropping the bridge")
         await asyncio.sleep(0.5)
@@ -140,7 +140,7 @@ async def test_a_dropped_bridge_connection_loses_and_doubles_nothing(running_sys
     async with s.system.db.session() as db:
         from sqlmodel import select
 
-        from openinspect_app.models import Event
+        from openinspect_core.models import Event
         rows = (await db.exec(select(Event.sandbox_seq).where(Event.session_id == session["id"],
                                                                 Event.sandbox_seq.is_not(None)))).all()
     assert sorted(rows) == list(range(1, len(rows) + 1)), "every bridge frame stored exactly once"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 
+from backend_jobs.control_plane import ControlPlane
 from openinspect_app.api.app import attach, build_api
-from openinspect_app.config import Settings
-from openinspect_app.embedded import EmbeddedSystem
+from openinspect_core.settings import Settings
 from tests.conftest import REPO_ROOT
 from tests.fakes.scripted_model import ScriptedModel
 from tests.support.http import free_port, serve_http
@@ -29,9 +29,9 @@ async def test_web_and_worker_in_separate_processes(postgres_url: str, tmp_path:
                OPENINSPECT_PROVIDER_BASE_URL=scripted_model.base_url, PYTHONPATH=str(REPO_ROOT))
     worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "backend_jobs", env=env,
                                                   stderr=asyncio.subprocess.PIPE, start_new_session=True)
-    web = EmbeddedSystem(Settings.from_env({"OPENINSPECT_BACKGROUND_JOBS": "off"}, database_url=postgres_url,
+    web = ControlPlane(Settings.from_env({"OPENINSPECT_BACKGROUND_JOBS": "off"}, database_url=postgres_url,
                                            data_dir=tmp_path / "web"))
-    assert web.manager is None
+    assert web.jobs is None
     await web.start()
     api = build_api()
     attach(api, web.context)

@@ -16,11 +16,11 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from backend_jobs.control_plane import ControlPlane
 from backend_jobs.sandboxes import kubernetes_manifests as manifests
 from backend_jobs.sandboxes.kubernetes import KubernetesSandboxBackend
 from openinspect_app.api.app import attach, build_api
-from openinspect_app.config import Settings
-from openinspect_app.embedded import EmbeddedSystem
+from openinspect_core.settings import Settings
 from tests.conftest import REPO_ROOT
 from tests.fakes.scripted_model import ScriptedModel
 from tests.support.git_http import GitHttpServer, serve_git_http
@@ -76,7 +76,7 @@ SystemFactory = Callable[..., Any]
 async def k8s_system(database_url: str, tmp_path: Path, scripted_model: ScriptedModel, worker_api: client.ApiClient,
                      stand_in_kubelet: StandInKubelet) -> AsyncIterator[SystemFactory]:
     """Start the system with the Kubernetes backend: ``await k8s_system(**pod_settings)``."""
-    systems: list[EmbeddedSystem] = []
+    systems: list[ControlPlane] = []
     async with AsyncExitStack() as stack:
 
         async def start(api_client: client.ApiClient | None = None, **overrides: Any) -> RunningSystem:
@@ -85,7 +85,7 @@ async def k8s_system(database_url: str, tmp_path: Path, scripted_model: Scripted
                 {}, data_dir=tmp_path / f"data{len(systems)}", database_url=database_url, bridge_port=0,
                 sandbox_backend="kubernetes", opencode_bin=OPENCODE_BIN, provider_base_url=scripted_model.base_url,
                 bot_name=BOT[0], bot_email=BOT[1], heartbeat_interval_seconds=3600.0)
-            system = EmbeddedSystem(settings, backend=backend)
+            system = ControlPlane(settings, backend=backend)
             await system.start()
             systems.append(system)
             stack.push_async_callback(_stop, system)
@@ -98,7 +98,7 @@ async def k8s_system(database_url: str, tmp_path: Path, scripted_model: Scripted
         yield start
 
 
-async def _stop(system: EmbeddedSystem) -> None:
+async def _stop(system: ControlPlane) -> None:
     # Kubernetes sandboxes outlive the control plane on purpose; a test run must not leave any.
     try:
         for sandbox_id in await system.backend.alive():

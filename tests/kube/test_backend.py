@@ -11,7 +11,7 @@ from kubernetes.client.exceptions import ApiException
 
 from backend_jobs.sandboxes import kubernetes_manifests as manifests
 from backend_jobs.sandboxes.base import SandboxSpec
-from openinspect_app.services import sessions
+from openinspect_core.services import sessions
 from tests.kube.conftest import SANDBOX_NAMESPACE, UNPULLABLE_IMAGE, SystemFactory, pod_settings
 from tests.support.git_http import GitHttpServer
 from tests.support.kube.cluster import TestCluster

@@ -6,7 +6,9 @@ import base64
 
 import pytest
 
+from tests.conftest import REPO_ROOT
 from tests.support.kube import podspec
+from tests.support.kube.kubelet import CHECKOUT
 from tests.support.kube.podspec import ConfigNotReady
 
 POD = {"metadata": {"name": "p", "namespace": "ns", "uid": "u-1"}, "spec": {"nodeName": "n"}}
@@ -38,6 +40,30 @@ def test_mount_paths_map_to_local_directories_longest_first() -> None:
     assert podspec.map_mount_paths("/workspace/cache/y", mounts) == "/tmp/p/cache/y"
     assert podspec.map_mount_paths("/workspaces", mounts) == "/workspaces"
     assert podspec.map_mount_paths("relative/workspace", mounts) == "relative/workspace"
+
+
+def test_a_checkout_under_a_mounted_tmp_keeps_its_own_paths() -> None:
+    # The sandbox Pod mounts an emptyDir at /tmp; the host plays its image, and a checkout at
+    # /tmp/x holds that image's OpenCode and venv: those must not move into the Pod's /tmp volume.
+    mounts = {"/tmp": "/tmp/node/p/volumes/tmp", "/workspace": "/tmp/node/p/volumes/workspace"}
+    image = ["/tmp/x", "/tmp/x/.venv/"]
+    bin_path = "/tmp/x/node_modules/.bin/opencode"
+    assert podspec.map_mount_paths(bin_path, mounts, image) == bin_path
+    assert podspec.map_mount_paths("/tmp/x/.venv/bin/python", mounts, image) == "/tmp/x/.venv/bin/python"
+    assert podspec.map_mount_paths("/tmp/x", mounts, image) == "/tmp/x"
+    # The volume's own paths still map: the mount path itself, and everything else below it.
+    assert podspec.map_mount_paths("/tmp", mounts, image) == "/tmp/node/p/volumes/tmp"
+    assert podspec.map_mount_paths("/tmp/agent.log", mounts, image) == "/tmp/node/p/volumes/tmp/agent.log"
+    assert podspec.map_mount_paths("/tmp/xy", mounts, image) == "/tmp/node/p/volumes/tmp/xy"
+    assert podspec.map_mount_paths("/workspace/home", mounts, image) == "/tmp/node/p/volumes/workspace/home"
+
+
+def test_a_mount_inside_or_at_an_image_path_is_still_the_volume() -> None:
+    mounts = {"/opt/app/cache": "/v/cache", "/srv": "/v/srv"}
+    image = ["/opt/app", "/srv"]
+    assert podspec.map_mount_paths("/opt/app/cache/a", mounts, image) == "/v/cache/a"
+    assert podspec.map_mount_paths("/opt/app/bin/a", mounts, image) == "/opt/app/bin/a"
+    assert podspec.map_mount_paths("/srv/a", mounts, image) == "/v/srv/a"
 
 
 def lookup_from(objects: dict[tuple[str, str], dict[str, str]]) -> podspec.ObjectLookup:
@@ -96,3 +122,7 @@ def test_the_termination_message_keeps_the_end_of_the_output() -> None:
 def test_exit_codes_are_reported_like_a_container_runtime() -> None:
     assert podspec.exit_code_of(3) == 3
     assert podspec.exit_code_of(-15) == 143  # killed by SIGTERM
+
+
+def test_the_stand_in_image_is_this_checkout() -> None:
+    assert CHECKOUT == REPO_ROOT  # what the Pods' OpenCode and sandbox runtime paths point into

@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from openinspect_app.api.app import attach, build_api
-from openinspect_app.config import Settings
-from openinspect_app.context import AppContext
-from openinspect_app.db import Database
-from openinspect_app.notifier import Notifier
+from openinspect_core.context import AppContext
+from openinspect_core.db import Database
+from openinspect_core.notify.local import Notifier
+from openinspect_core.settings import Settings
 from tests.support.http import serve_http
 
 

@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from openinspect_app import models  # noqa: F401 - registers the tables
-from openinspect_app.db import Database
+from openinspect_core import models  # noqa: F401 - registers the tables
+from openinspect_core.db import Database
 
 
 async def test_migrations_match_the_models(database: Database) -> None:

@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
+from openinspect_protocol.launch import settings_table
 
-from openinspect_app.config import SETTINGS, ConfigError, Settings
-from sandbox.config import SETTINGS as SANDBOX_SETTINGS
+from openinspect_core.settings import SETTINGS, ConfigError, Settings
 from tests.conftest import REPO_ROOT
 
 
@@ -44,5 +44,5 @@ def test_every_setting_is_in_the_readme_table() -> None:
     control_plane = {s.env for s in SETTINGS}
     assert control_plane <= documented, control_plane - documented
     # Settings the sandbox gets from the control plane are not the operator's business, except the shared ones.
-    shared = {s.env for s in SANDBOX_SETTINGS} & control_plane
+    shared = {name for name, _, _ in settings_table()} & control_plane
     assert shared <= documented

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from openinspect_protocol import launch
 from openinspect_protocol.launch import LaunchError, LaunchSpec
 

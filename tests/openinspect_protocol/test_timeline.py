@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import typing
 
-import pytest
-
 import openinspect_protocol as p
+import pytest
 from openinspect_protocol import catalogue
 from openinspect_protocol.status import MessageStatus, SessionStatus
 from openinspect_protocol.timeline import (
@@ -27,6 +26,7 @@ from openinspect_protocol.timeline import (
     message_id_of,
     stored_data,
 )
+
 from tests.conftest import REPO_ROOT
 from tests.openinspect_protocol.test_wire import SANDBOX_EVENTS
 

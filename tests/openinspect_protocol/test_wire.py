@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import typing
 
-import pytest
-
 import openinspect_protocol as p
+import pytest
 
 AUTHOR = p.Author(name="Ada Lovelace", email="ada@example.com")
 

@@ -14,11 +14,11 @@ import http
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import openinspect_protocol as protocol
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from openinspect_app import protocol
 from sandbox.config import BridgeSettings
 
 TOKEN = "sandbox-token-123"

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 
-from openinspect_app import protocol
+import openinspect_protocol as protocol
+
 from sandbox.harness.base import AgentConfig, AgentHarness, AgentStartError, Emit
 
 VERSION = "0.0-scripted"

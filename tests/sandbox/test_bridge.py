@@ -9,11 +9,11 @@ import logging
 import socket
 from collections.abc import AsyncIterator
 
+import openinspect_protocol as protocol
 import pytest
+from openinspect_protocol.logs import fields_of
 
-from openinspect_app import protocol
 from sandbox.bridge import Bridge, BridgeRejected, backoff_delay_seconds
-from sandbox.logs import fields_of
 from tests.sandbox.control_plane import TOKEN, FakeControlPlane, bridge_settings, wait_until
 
 
@@ -28,8 +28,8 @@ async def running(bridge: Bridge) -> AsyncIterator[asyncio.Task[None]]:
             await asyncio.wait_for(task, 10)
 
 
-def warnings_(n: int) -> list[protocol.Warning]:
-    return [protocol.Warning(code="test", message=f"event {i}") for i in range(n)]
+def warnings_(n: int) -> list[protocol.WarningEvent]:
+    return [protocol.WarningEvent(code="test", message=f"event {i}") for i in range(n)]
 
 
 async def test_handshake_carries_path_token_and_protocol_version():
@@ -85,7 +85,7 @@ async def test_reconnects_with_backoff_until_the_server_appears(caplog: pytest.L
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     bridge = Bridge(bridge_settings(f"ws://127.0.0.1:{port}"))
-    bridge.emit(protocol.Warning(code="early", message="before the control plane exists"))
+    bridge.emit(protocol.WarningEvent(code="early", message="before the control plane exists"))
     async with running(bridge):
         def failures() -> list[logging.LogRecord]:
             return [r for r in caplog.records if r.getMessage() == "bridge.connect_failed"]
@@ -95,7 +95,7 @@ async def test_reconnects_with_backoff_until_the_server_appears(caplog: pytest.L
         assert attempts[:3] == [1, 2, 3]
         assert "ConnectionRefusedError" in fields_of(failures()[0])["error"]
         async with FakeControlPlane(port=port) as cp:
-            await cp.wait_for(protocol.Warning)
+            await cp.wait_for(protocol.WarningEvent)
             assert cp.stored[0].seq == 1
             assert cp.stored[0].code == "early"
 
@@ -132,8 +132,8 @@ async def test_server_errors_at_the_handshake_are_retried():
     async with FakeControlPlane(refuse_status=503, refuse_first=2) as cp:
         bridge = Bridge(bridge_settings(cp.url))
         async with running(bridge):
-            bridge.emit(protocol.Warning(code="w", message="m"))
-            await cp.wait_for(protocol.Warning)
+            bridge.emit(protocol.WarningEvent(code="w", message="m"))
+            await cp.wait_for(protocol.WarningEvent)
         assert len(cp.handshakes) == 3
 
 
@@ -145,15 +145,15 @@ async def test_any_server_close_code_leads_to_a_reconnect():
             await wait_until(lambda: cp.connection is not None)
             await cp.drop(code=4403)
             await wait_until(lambda: cp.connections == 2, what="a second connection")
-            bridge.emit(protocol.Warning(code="w", message="after the reconnect"))
-            await cp.wait_for(protocol.Warning)
+            bridge.emit(protocol.WarningEvent(code="w", message="after the reconnect"))
+            await cp.wait_for(protocol.WarningEvent)
 
 
 async def test_heartbeats_are_numbered_events_at_the_configured_interval():
     async with FakeControlPlane() as cp:
         bridge = Bridge(bridge_settings(cp.url, heartbeat_interval_seconds=0.05))
         async with running(bridge):
-            bridge.emit(protocol.Warning(code="w", message="m"))
+            bridge.emit(protocol.WarningEvent(code="w", message="m"))
             beats = await cp.wait_for(protocol.Heartbeat, count=3)
         assert [e.seq for e in cp.stored[:4]] == [1, 2, 3, 4]
         assert all(beat.seq > 1 for beat in beats)
@@ -186,7 +186,7 @@ async def test_flush_gives_up_after_its_timeout_when_nothing_is_acked():
     async with FakeControlPlane(auto_ack=False) as cp:
         bridge = Bridge(bridge_settings(cp.url))
         async with running(bridge):
-            bridge.emit(protocol.Warning(code="w", message="m"))
+            bridge.emit(protocol.WarningEvent(code="w", message="m"))
             await wait_until(lambda: len(cp.frames) == 1)
             assert not await bridge.flush(0.2)
             assert len(bridge.outbox) == 1

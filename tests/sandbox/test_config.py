@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import openinspect_protocol as protocol
 import pytest
+from openinspect_protocol.launch import settings_table
 
-from openinspect_app import protocol
-from sandbox.config import SETTINGS, ConfigError, SandboxConfig, child_environment
+from sandbox.config import ConfigError, SandboxConfig, child_environment
 
 SECRET_TOKEN = "tok-very-secret"
 SECRET_KEY = "sk-very-secret"
@@ -82,7 +83,7 @@ def test_missing_required_values_are_all_named(tmp_path: Path):
         SandboxConfig.from_env(env)
     assert "OPENINSPECT_SANDBOX_TOKEN" in str(caught.value)
     assert "OPENINSPECT_MODEL" in str(caught.value)
-    required = {s.env for s in SETTINGS if s.default is None}
+    required = {name for name, default, _ in settings_table() if default is None}
     with pytest.raises(ConfigError) as caught:
         SandboxConfig.from_env({})
     assert all(name in str(caught.value) for name in required)

@@ -10,8 +10,9 @@ import re
 import sys
 import tomllib
 
+from openinspect_protocol import launch
+
 from backend_jobs.sandboxes import kubernetes_manifests
-from sandbox import config as sandbox_config
 from tests.conftest import REPO_ROOT
 
 DOCKERFILE = (REPO_ROOT / "sandbox" / "Dockerfile").read_text()
@@ -51,7 +52,7 @@ def test_opencode_is_the_pinned_version() -> None:
     env = " ".join(instruction("ENV"))
     # npm -g puts the binary here; the runtime reads this variable (sandbox/config.py).
     assert "OPENINSPECT_OPENCODE_BIN=/usr/local/bin/opencode" in env
-    assert any(s.env == "OPENINSPECT_OPENCODE_BIN" for s in sandbox_config.SETTINGS)
+    assert any(name == "OPENINSPECT_OPENCODE_BIN" for name, _, _ in launch.settings_table())
 
 
 def test_playwright_with_chromium() -> None:
@@ -62,13 +63,13 @@ def test_playwright_with_chromium() -> None:
 
 def test_the_runtimes_python_dependencies_are_installed_at_the_projects_pins() -> None:
     third_party = set()
-    files = [*sorted((REPO_ROOT / "sandbox").rglob("*.py")), REPO_ROOT / "openinspect_app" / "protocol.py"]
+    files = sorted((REPO_ROOT / "sandbox").rglob("*.py"))
     for path in files:
         for node in ast.walk(ast.parse(path.read_text())):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
                 [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else [])
             third_party |= {n.split(".")[0] for n in names}
-    third_party -= set(sys.stdlib_module_names) | {"sandbox", "openinspect_app", "__future__"}
+    third_party -= set(sys.stdlib_module_names) | {"sandbox", "openinspect_protocol", "__future__"}
     assert third_party == set(REQUIREMENTS), "sandbox/requirements.txt lists exactly what the runtime imports"
     for name, version in REQUIREMENTS.items():
         assert version == pinned(name), name
@@ -78,8 +79,24 @@ def test_the_runtimes_python_dependencies_are_installed_at_the_projects_pins() -
 def test_the_runtime_is_copied_where_pythonpath_points() -> None:
     copies = instruction("COPY")
     assert "sandbox/ /opt/openinspect/sandbox/" in copies
-    assert "openinspect_app/__init__.py openinspect_app/protocol.py /opt/openinspect/openinspect_app/" in copies
     assert "PYTHONPATH=/opt/openinspect" in " ".join(instruction("ENV"))
+    # Nothing of the control plane is copied beside the runtime: only the sandbox and the protocol.
+    assert not [c for c in copies if "openinspect_app" in c or "openinspect_core" in c or "backend_jobs" in c]
+
+
+def test_the_protocol_is_installed_as_a_package() -> None:
+    runs = instruction("RUN")
+    assert "protocol/ /opt/openinspect/protocol/" in instruction("COPY")
+    assert "pip install --no-cache-dir /opt/openinspect/protocol" in " ".join(runs)
+    project = tomllib.loads((REPO_ROOT / "protocol" / "pyproject.toml").read_text())["project"]
+    assert project["name"] == "openinspect-protocol"
+    # The control plane pins the same protocol version it installs from protocol/.
+    root = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert f"openinspect-protocol=={project['version']}" in root
+    # Its dependencies are pinned at the control plane's versions.
+    for requirement in project["dependencies"]:
+        name, version = requirement.split("==")
+        assert version == pinned(name), name
 
 
 def test_user_and_entrypoint_match_the_job() -> None:

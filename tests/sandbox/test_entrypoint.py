@@ -8,9 +8,9 @@ import signal
 import sys
 from pathlib import Path
 
+import openinspect_protocol as protocol
 import pytest
 
-from openinspect_app import protocol
 from sandbox.config import ConfigError
 from sandbox.entrypoint import HARNESSES, load_harness
 from tests.sandbox.control_plane import TOKEN, FakeControlPlane, wait_until

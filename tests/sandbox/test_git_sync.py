@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import openinspect_protocol as protocol
 import pytest
 
-from openinspect_app import protocol
 from sandbox.config import Identity
 from sandbox.git_sync import GitError, GitRepo, mask_credentials, strip_credentials
 from tests.sandbox.gitrepos import GLOBAL_USER_NAME, git, make_bare, make_repo

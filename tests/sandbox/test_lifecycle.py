@@ -1,6 +1,7 @@
 """The pure lifecycle decisions, without mocks or I/O."""
 
-from openinspect_app import protocol
+import openinspect_protocol as protocol
+
 from sandbox.lifecycle import (
     MAX_AGENT_RESTARTS,
     AgentExitDecision,

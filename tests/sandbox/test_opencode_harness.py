@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
+import openinspect_protocol as protocol
 import pytest
 
-from openinspect_app import protocol
 from sandbox.harness.base import AgentConfig, AgentStartError, ProviderConfig
 from sandbox.harness.opencode import OpenCodeHarness
 from sandbox.harness.opencode_config import agent_environment, opencode_config
@@ -181,7 +181,7 @@ async def test_abort_stops_a_slow_turn_and_the_next_prompt_works(harness: OpenCo
     result = await asyncio.wait_for(turn, TURN_TIMEOUT_SECONDS)
 
     assert (result.success, result.stopped) == (False, True)
-    assert not recorder.of(protocol.Error)  # a stop is not an error
+    assert not recorder.of(protocol.ErrorEvent)  # a stop is not an error
 
     after = Recorder()
     again = await run(harness, "#script text text=after-the-stop", after, message_id="m2")
@@ -268,19 +268,19 @@ async def test_provider_error_fails_the_turn_with_its_message(harness: OpenCodeH
 
     assert (result.success, result.stopped) == (False, False)
     assert result.error == "The model is not available to you."
-    [error] = recorder.of(protocol.Error)
+    [error] = recorder.of(protocol.ErrorEvent)
     assert (error.code, error.message, error.fatal) == ("APIError", "The model is not available to you.", False)
 
 
 async def test_a_retried_provider_error_is_a_warning_and_can_be_stopped(harness: OpenCodeHarness) -> None:
     recorder = Recorder()
     turn = asyncio.create_task(run(harness, "#script fail status=503 message='Overloaded.'", recorder))
-    await recorder.wait_for(protocol.Warning)  # OpenCode retries 5xx with back-off
+    await recorder.wait_for(protocol.WarningEvent)  # OpenCode retries 5xx with back-off
     await harness.abort()
     result = await asyncio.wait_for(turn, TURN_TIMEOUT_SECONDS)
 
     assert (result.success, result.stopped) == (False, True)
-    warning = recorder.of(protocol.Warning)[0]
+    warning = recorder.of(protocol.WarningEvent)[0]
     assert (warning.code, warning.message) == ("provider_retry", "provider error, retry 1: Provider is overloaded")
 
 

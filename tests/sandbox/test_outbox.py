@@ -1,9 +1,10 @@
-from openinspect_app import protocol
+import openinspect_protocol as protocol
+
 from sandbox.outbox import Outbox
 
 
-def _warn(n: int) -> protocol.Warning:
-    return protocol.Warning(code="w", message=str(n))
+def _warn(n: int) -> protocol.WarningEvent:
+    return protocol.WarningEvent(code="w", message=str(n))
 
 
 def test_numbers_from_one_in_order_and_keeps_the_rest_of_the_event():

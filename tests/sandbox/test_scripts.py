@@ -6,7 +6,8 @@ import asyncio
 import os
 from pathlib import Path
 
-from openinspect_app import protocol
+import openinspect_protocol as protocol
+
 from sandbox.scripts import CHUNK_MAX_CHARS, Chunker, ScriptRunner, Tail
 from tests.sandbox.control_plane import wait_until
 from tests.sandbox.procs import gone

@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from openinspect_app import protocol
+import openinspect_protocol as protocol
+
 from sandbox.bridge import Bridge
 from sandbox.config import Identity, SupervisorSettings, child_environment
 from sandbox.git_sync import GitRepo
@@ -56,8 +57,8 @@ class Rig:
                          what=f"execution_complete of {message_id} (stored: {self.types()})")
         return next(c for c in self.completions() if c.message_id == message_id)
 
-    def errors(self, code: str) -> list[protocol.Error]:
-        return [e for e in self.cp.of_type(protocol.Error) if e.code == code]
+    def errors(self, code: str) -> list[protocol.ErrorEvent]:
+        return [e for e in self.cp.of_type(protocol.ErrorEvent) if e.code == code]
 
 
 @contextlib.asynccontextmanager
@@ -158,7 +159,7 @@ async def test_a_failing_setup_script_is_a_warning_and_the_start_continues(tmp_p
     files = {".openinspect/setup.sh": "echo 'could not install' >&2\nexit 4\n"}
     async with rig(tmp_path, sandbox_git_env, files=files) as r:
         await r.cp.wait_for(protocol.Ready)
-        (warning,) = r.cp.of_type(protocol.Warning)
+        (warning,) = r.cp.of_type(protocol.WarningEvent)
         assert warning.code == "setup_failed" and "exited with code 4" in warning.message
         (finished,) = r.cp.of_type(protocol.ScriptFinished)
         assert finished.exit_code == 4
@@ -169,7 +170,7 @@ async def test_a_setup_timeout_is_a_warning(tmp_path: Path, sandbox_git_env):
     files = {".openinspect/setup.sh": "echo waiting\nsleep 60\n"}
     async with rig(tmp_path, sandbox_git_env, files=files, setup_timeout_seconds=0.3) as r:
         await r.cp.wait_for(protocol.Ready)
-        (warning,) = r.cp.of_type(protocol.Warning)
+        (warning,) = r.cp.of_type(protocol.WarningEvent)
         assert "did not finish within 0.3 s" in warning.message
         (finished,) = r.cp.of_type(protocol.ScriptFinished)
         assert finished.timed_out and finished.exit_code is None
@@ -258,7 +259,7 @@ async def test_an_agent_dying_while_idle_is_restarted(tmp_path: Path, sandbox_gi
     async with rig(tmp_path, sandbox_git_env) as r:
         await r.cp.wait_for(protocol.Ready)
         r.harness.kill()
-        (error,) = await r.cp.wait_for(protocol.Error)
+        (error,) = await r.cp.wait_for(protocol.ErrorEvent)
         assert error.code == "agent_exited" and error.message_id is None and "while idle" in error.message
         await wait_until(lambda: r.harness.running and r.harness.starts == 2, what="a restart")
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
-from openinspect_app.config import Settings
-from openinspect_app.embedded import EmbeddedSystem
+from backend_jobs.control_plane import ControlPlane
+from openinspect_core.settings import Settings
 from tests.support.http import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -46,7 +46,7 @@ def make_repo(path: Path, files: dict[str, str]) -> Path:
 
 @dataclass
 class RunningSystem:
-    system: EmbeddedSystem
+    system: ControlPlane
     client: httpx.AsyncClient
     settings: Settings
 

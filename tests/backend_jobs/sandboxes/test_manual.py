@@ -10,7 +10,7 @@ import pytest
 from backend_jobs.sandboxes import create_backend
 from backend_jobs.sandboxes.base import SandboxExit, SandboxSpec, SpawnError
 from backend_jobs.sandboxes.manual import ManualSandboxBackend
-from openinspect_app.config import Settings
+from openinspect_core.settings import Settings
 
 ENV = {"OPENINSPECT_SESSION_ID": "ses1", "OPENINSPECT_SANDBOX_ID": "sbx1", "OPENINSPECT_SANDBOX_TOKEN": "t0ken",
        "OPENINSPECT_CONTROL_PLANE_URL": "ws://127.0.0.1:8765"}

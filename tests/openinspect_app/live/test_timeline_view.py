@@ -1,39 +1,61 @@
-"""Folding stored events into timeline entries, and the live window over them."""
+"""Folding typed timeline events into timeline entries, and the live window over them."""
 
 from __future__ import annotations
 
-from typing import Any
+import typing
+
+import openinspect_protocol as p
+import pytest
+from openinspect_protocol.status import MessageStatus, SessionStatus
+from openinspect_protocol.timeline import (
+    BridgeRejected,
+    PromptAuthor,
+    PromptCancelled,
+    PromptFinished,
+    PromptQueued,
+    PromptStarted,
+    SandboxExited,
+    SandboxSpawning,
+    SessionArchived,
+    SessionRestored,
+    SessionStatusChanged,
+    StopRequested,
+    TimelineEvent,
+)
 
 from openinspect_app.live.projector import SLOT_COUNT, SLOT_SIZE, Window
 from openinspect_app.live.timeline_view import TOOL_OUTPUT_PREVIEW_CHARS, Entry, TimelineView
 
-ADA = {"name": "Ada", "email": "ada@x"}
+ADA = PromptAuthor(id="u1", name="Ada", email="ada@x")
 
 
-def fold(events: list[tuple[str, dict[str, Any], str | None]]) -> TimelineView:
+def queued(message_id: str, content: str, position: int = 1) -> PromptQueued:
+    return PromptQueued(message_id=message_id, author=ADA, content=content, source="web", position=position)
+
+
+def fold(events: list[TimelineEvent]) -> TimelineView:
     view = TimelineView()
-    for seq, (kind, data, message_id) in enumerate(events, start=1):
-        view.apply(seq, kind, data, message_id)
+    for seq, event in enumerate(events, start=1):
+        view.apply(seq, event)
     return view
 
 
 def test_a_turn_folds_into_few_entries() -> None:
     view = fold([
-        ("session_status", {"status": "spawning"}, None),
-        ("git_sync", {"status": "completed", "repo_url": "r", "branch": "main", "head_sha": "abcdef1234567"}, None),
-        ("script_output", {"script": "setup", "text": "one\n"}, None),
-        ("script_output", {"script": "setup", "text": "two\n"}, None),
-        ("script_finished", {"script": "setup", "exit_code": 0, "duration_ms": 1500}, None),
-        ("prompt_queued", {"author": ADA, "content": "fix it"}, "m1"),
-        ("prompt_started", {}, "m1"),
-        ("token", {"part_id": "p1", "text": "Look"}, "m1"),
-        ("token", {"part_id": "p1", "text": "ing"}, "m1"),
-        ("tool_call", {"call_id": "c1", "tool": "bash", "input": {"command": "ls"}}, "m1"),
-        ("tool_result", {"call_id": "c1", "tool": "bash", "status": "completed", "output": "a\nb"}, "m1"),
-        ("step_finish", {"tokens": {"input": 1200, "output": 30}, "cost": 0.01}, "m1"),
-        ("artifact", {"kind": "commit", "ref": "0123456789abc", "data": {"subject": "Fix", "author_name": "Ada"}},
-         "m1"),
-        ("prompt_finished", {"status": "completed"}, "m1"),
+        SessionStatusChanged(status=SessionStatus.SPAWNING),
+        p.GitSync(status="completed", repo_url="r", branch="main", head_sha="abcdef1234567"),
+        p.ScriptOutput(script="setup", text="one\n"),
+        p.ScriptOutput(script="setup", text="two\n"),
+        p.ScriptFinished(script="setup", exit_code=0, duration_ms=1500),
+        queued("m1", "fix it"),
+        PromptStarted(message_id="m1"),
+        p.TokenDelta(message_id="m1", part_id="p1", text="Look"),
+        p.TokenDelta(message_id="m1", part_id="p1", text="ing"),
+        p.ToolCall(message_id="m1", call_id="c1", tool="bash", input={"command": "ls"}),
+        p.ToolResult(message_id="m1", call_id="c1", tool="bash", status="completed", output="a\nb"),
+        p.StepFinish(message_id="m1", tokens=p.TokenUsage(input=1200, output=30), cost=0.01),
+        p.Artifact(message_id="m1", kind="commit", ref="0123456789abc", data={"subject": "Fix", "author_name": "Ada"}),
+        PromptFinished(message_id="m1", status=MessageStatus.COMPLETED),
     ])
     assert [(e.kind, e.status) for e in view.entries] == [
         ("note", ""), ("script", "completed"), ("prompt", "completed"), ("text", ""), ("tool", "completed"),
@@ -41,46 +63,133 @@ def test_a_turn_folds_into_few_entries() -> None:
     ]
     assert view.entries[0].text == "Repository ready (main at abcdef1234)"
     assert view.entries[1].output == "one\ntwo\n" and view.entries[1].meta == "exit 0 · 1.5 s"
-    assert (view.entries[2].author, view.entries[2].text) == ("Ada", "fix it")
-    assert view.entries[3].text == "Looking"
+    assert (view.entries[2].author, view.entries[2].author_email, view.entries[2].text) == ("Ada", "ada@x", "fix it")
+    assert view.entries[3].text == "Looking" and view.entries[3].message_id == "m1"
     assert (view.entries[4].title, view.entries[4].output) == ("ls", "a\nb")
     assert view.entries[5].meta == "1,200 in · 30 out · $0.0100"
-    assert (view.entries[6].meta, view.entries[6].text) == ("0123456789", "Fix")
+    assert (view.entries[6].meta, view.entries[6].text, view.entries[6].author) == ("0123456789", "Fix", "Ada")
+    assert [e.key for e in view.entries] == ["event:2", "script:setup:1", "prompt:m1", "text:p1", "tool:c1",
+                                             "event:12", "event:13"]
     assert view.queue() == []
+    assert view.artifacts(10) == [view.entries[6]]
 
 
 def test_apply_reports_what_changed_and_ignores_what_it_has_seen() -> None:
     view = TimelineView()
-    assert view.apply(1, "prompt_queued", {"author": ADA, "content": "x"}, "m1") == {0}
-    assert view.apply(2, "token", {"part_id": "p", "text": "a"}, "m1") == {1}
-    assert view.apply(3, "token", {"part_id": "p", "text": "b"}, "m1") == {1}
-    assert view.apply(3, "token", {"part_id": "p", "text": "b"}, "m1") == set()  # already folded
-    assert view.apply(4, "heartbeat_or_unknown", {}, None) == set()
+    assert view.apply(1, queued("m1", "x")) == {0}
+    assert view.apply(2, p.TokenDelta(message_id="m1", part_id="p", text="a")) == {1}
+    assert view.apply(3, p.TokenDelta(message_id="m1", part_id="p", text="b")) == {1}
+    assert view.apply(3, p.TokenDelta(message_id="m1", part_id="p", text="b")) == set()  # already folded
+    assert view.apply(4, p.StepStart(message_id="m1")) == set()  # nothing to show
+    view.skip(5)  # an unreadable row: passed over, not read again
+    assert view.last_sequence == 5
+    assert view.apply(5, p.TokenDelta(message_id="m1", part_id="p", text="c")) == set()
     assert view.entries[1].text == "ab"
+
+
+def test_the_session_status_title_and_archive_state() -> None:
+    view = fold([
+        SessionStatusChanged(status=SessionStatus.SPAWNING),
+        p.SessionTitle(title="Fix the build"),
+        SessionStatusChanged(status=SessionStatus.STOPPED, reason="idle for 30 minutes"),
+        SessionArchived(),
+        SessionRestored(),
+        BridgeRejected(reason="bad frame"),
+        p.WarningEvent(code="setup_failed", message="exit 1"),
+        p.Ready(agent="opencode", agent_version="1.0"),
+    ])
+    assert (view.status, view.status_reason, view.title, view.archived) == (
+        "stopped", "idle for 30 minutes", "Fix the build", False)
+    assert [(e.kind, e.text) for e in view.entries] == [
+        ("note", "The sandbox stopped: idle for 30 minutes"), ("note", "Session archived"),
+        ("note", "Session restored"), ("warning", "Refused a sandbox message: bad frame"),
+        ("warning", "exit 1"), ("note", "Agent ready (opencode 1.0)"),
+    ]
 
 
 def test_the_queue_lists_running_then_waiting_prompts() -> None:
     view = fold([
-        ("prompt_queued", {"author": ADA, "content": "one"}, "m1"),
-        ("prompt_queued", {"author": ADA, "content": "two"}, "m2"),
-        ("prompt_queued", {"author": ADA, "content": "three"}, "m3"),
-        ("prompt_started", {}, "m1"),
-        ("prompt_cancelled", {}, "m2"),
+        queued("m1", "one"),
+        queued("m2", "two", position=2),
+        queued("m3", "three", position=3),
+        PromptStarted(message_id="m1"),
+        PromptCancelled(message_id="m2"),
     ])
     assert [(q.message_id, q.position, q.status) for q in view.queue()] == [("m1", 0, "running"), ("m3", 1, "queued")]
+    view.apply(6, StopRequested(message_id="m1"))
+    assert (view.entries[-1].text, view.entries[-1].message_id) == ("Stop requested", "m1")
 
 
 def test_failures_and_big_outputs() -> None:
     view = fold([
-        ("prompt_queued", {"author": ADA, "content": "x"}, "m1"),
-        ("tool_call", {"call_id": "c", "tool": "bash", "input": {}}, "m1"),
-        ("tool_result", {"call_id": "c", "tool": "bash", "status": "completed", "output": "z" * 10_000}, "m1"),
-        ("prompt_finished", {"status": "failed", "error": "model refused"}, "m1"),
-        ("session_status", {"status": "failed", "reason": "repository not found"}, None),
+        queued("m1", "x"),
+        p.ToolCall(message_id="m1", call_id="c", tool="bash"),
+        p.ToolResult(message_id="m1", call_id="c", tool="bash", status="completed", output="z" * 10_000),
+        PromptFinished(message_id="m1", status=MessageStatus.FAILED, error="model refused"),
+        SessionStatusChanged(status=SessionStatus.FAILED, reason="repository not found"),
+        p.GitSync(status="failed", repo_url="r", detail="no such repo"),
+        p.ErrorEvent(message_id="m1", code="agent_exited", message="boom"),
+        p.ScriptFinished(script="start", exit_code=None, timed_out=True, duration_ms=60_000),
     ])
     assert len(view.entries[1].output) < TOOL_OUTPUT_PREVIEW_CHARS + 100
-    assert [(e.kind, e.text) for e in view.entries[2:]] == [
-        ("error", "model refused"), ("error", "The sandbox failed: repository not found")]
+    assert [(e.kind, e.text) for e in view.entries[2:6]] == [
+        ("error", "model refused"), ("error", "The sandbox failed: repository not found"),
+        ("error", "Could not get the repository: no such repo"), ("error", "boom")]
+    assert (view.entries[6].kind, view.entries[6].status, view.entries[6].meta) == (
+        "script", "error", "timed out · 60.0 s")
+
+
+def test_a_tool_result_may_come_without_its_call() -> None:
+    view = fold([p.ToolResult(message_id="m1", call_id="c", tool="read", status="error", title="Read x",
+                              error="no such file", output="ignored")])
+    entry = view.entries[0]
+    assert (entry.kind, entry.tool, entry.status, entry.title, entry.output) == (
+        "tool", "read", "error", "Read x", "no such file")
+
+
+# One of each event the timeline stores, with as little as each needs.
+EVERY_EVENT: list[TimelineEvent] = [
+    p.Ready(agent="opencode", agent_version="1"),
+    p.StageChanged(stage="setup"),
+    p.GitSync(status="completed", repo_url="r"),
+    p.ScriptOutput(script="setup", text=""),
+    p.ScriptFinished(script="setup", exit_code=0, duration_ms=0),
+    p.TokenDelta(part_id="p", text=""),
+    p.ToolCall(call_id="c", tool="bash"),
+    p.ToolResult(call_id="c", tool="bash", status="completed"),
+    p.StepStart(),
+    p.StepFinish(),
+    p.ErrorEvent(code="c", message="m"),
+    p.ExecutionComplete(success=True),
+    p.Artifact(kind="commit", ref="abc"),
+    p.WarningEvent(code="c", message="m"),
+    p.SessionTitle(title="t"),
+    SessionStatusChanged(status=SessionStatus.READY),
+    SandboxSpawning(sandbox_id="s", backend="local"),
+    SandboxExited(sandbox_id="s", exit_code=0, reason="done"),
+    queued("m", "x"),
+    PromptStarted(message_id="m"),
+    PromptFinished(message_id="m", status=MessageStatus.COMPLETED),
+    PromptCancelled(message_id="m"),
+    StopRequested(message_id="m"),
+    BridgeRejected(reason="r"),
+    SessionArchived(),
+    SessionRestored(),
+]
+
+
+def test_the_examples_cover_every_timeline_event_type() -> None:
+    members = typing.get_args(typing.get_args(TimelineEvent)[0])
+    assert {type(e) for e in EVERY_EVENT} == set(members)
+
+
+@pytest.mark.parametrize("event", EVERY_EVENT, ids=lambda e: e.type)
+def test_every_timeline_event_type_has_a_case(event: TimelineEvent) -> None:
+    # A type with no case would reach assert_never and raise here (mypy says so before any test runs).
+    view = TimelineView()
+    changed = view.apply(1, event)
+    assert changed <= set(range(len(view.entries)))
+    assert view.last_sequence == 1
 
 
 def entries(n: int) -> list[Entry]:
@@ -120,12 +229,12 @@ def test_the_window_slides_and_what_is_sent_does_not_grow_with_history() -> None
 
 def test_a_long_answer_continues_in_new_entries_at_paragraph_breaks() -> None:
     view = TimelineView()
-    view.apply(1, "prompt_queued", {"author": ADA, "content": "x"}, "m1")
+    view.apply(1, queued("m1", "x"))
     paragraph = "word " * 60 + "\n\n"  # ~300 characters
     seq = 2
     for _ in range(20):
         for piece in (paragraph[:150], paragraph[150:]):
-            view.apply(seq, "token", {"part_id": "p", "text": piece}, "m1")
+            view.apply(seq, p.TokenDelta(message_id="m1", part_id="p", text=piece))
             seq += 1
     texts = [e for e in view.entries if e.kind == "text"]
     assert len(texts) > 3
@@ -134,8 +243,8 @@ def test_a_long_answer_continues_in_new_entries_at_paragraph_breaks() -> None:
     # A code block is never cut in the middle, even where it has blank lines.
     view2 = TimelineView()
     code = "```\n" + ("line\n\n" * 400) + "```\n\nafter the code\n\nmore"
-    view2.apply(1, "token", {"part_id": "q", "text": code[:1000]}, "m")
-    view2.apply(2, "token", {"part_id": "q", "text": code[1000:]}, "m")
+    view2.apply(1, p.TokenDelta(message_id="m", part_id="q", text=code[:1000]))
+    view2.apply(2, p.TokenDelta(message_id="m", part_id="q", text=code[1000:]))
     assert len(view2.entries) == 2
     assert view2.entries[0].text.count("```") == 2  # the whole fence, opening and closing
     assert "".join(e.text for e in view2.entries) == code

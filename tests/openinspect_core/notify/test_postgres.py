@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from openinspect_app.notifier import Notifier
-from openinspect_app.pg_notifier import PostgresNotifier, notifier_for
+from openinspect_core.notify.local import Notifier
+from openinspect_core.notify.postgres import PostgresNotifier, notifier_for
 
 
 def test_sqlite_uses_the_in_process_signal_and_postgres_listen_notify(postgres_url: str) -> None:

@@ -12,7 +12,9 @@ Pods bound to it (``spec.nodeName``) with list + watch from a resourceVersion (r
 - maps each volume (``emptyDir``, ``secret``, ``configMap``; ``hostPath`` is the path itself) to a
   local directory and rewrites every env value, argument and workingDir that starts with a mount
   path to it: there is no container filesystem, so ``/workspace/repo`` becomes
-  ``<tmp>/<pod>/volumes/workspace/repo``;
+  ``<tmp>/<pod>/volumes/workspace/repo``. The host plays the image's filesystem, and paths inside
+  ``image_paths`` (default: this checkout and the venv) are its files, never mapped: a checkout
+  under /tmp keeps its OpenCode and venv although the sandbox Pod mounts a volume at ``/tmp``;
 - runs ``command`` + ``args`` as a local process in its own process group, PATH starting with this
   venv's ``bin`` (so ``python -m sandbox.entrypoint`` is the project's real sandbox runtime), HOME
   a fresh per-Pod directory, plus ``extra_env``; it inherits nothing else from the test process;
@@ -38,7 +40,7 @@ import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -56,6 +58,8 @@ DEFAULT_NODE_NAME = "stand-in-node"
 DEFAULT_CAPACITY = {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "100Gi"}
 NOT_READY_TAINT_KEY = "node.kubernetes.io/not-ready"
 STOP_JOIN_SECONDS = 10.0
+# This checkout: the sandbox runtime (PYTHONPATH) and node_modules/.bin/opencode, the image's files.
+CHECKOUT = Path(__file__).resolve().parents[3]
 
 
 class StandInKubelet:
@@ -72,11 +76,15 @@ class StandInKubelet:
         *,
         capacity: Mapping[str, str] | None = None,
         python_bin_dir: str | None = None,
+        image_paths: Iterable[str | Path] | None = None,
     ) -> None:
         self.node_name = node_name
         self._api = RawApi(api_client)
         self._capacity = dict(capacity or DEFAULT_CAPACITY)
         self._python_bin_dir = python_bin_dir or str(Path(sys.executable).parent)
+        if image_paths is None:  # the checkout, and the environment whose bin/ leads PATH
+            image_paths = (CHECKOUT, Path(self._python_bin_dir).parent)
+        self._image_paths = tuple(str(path) for path in image_paths)
         self._base_env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8", **(extra_env or {})}
         self._root: Path | None = None
         self._runners: dict[str, PodRunner] = {}  # by Pod uid, while the Pod exists
@@ -238,7 +246,12 @@ class StandInKubelet:
         assert self._root is not None
         pod_dir = self._root / f"{meta['namespace']}_{meta['name']}_{meta['uid'][:8]}"
         runner = PodRunner(
-            self._api, pod, pod_dir=pod_dir, base_env=self._base_env, python_bin_dir=self._python_bin_dir
+            self._api,
+            pod,
+            pod_dir=pod_dir,
+            base_env=self._base_env,
+            python_bin_dir=self._python_bin_dir,
+            image_paths=self._image_paths,
         )
         with self._lock:
             self._runners[meta["uid"]] = runner

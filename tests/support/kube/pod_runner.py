@@ -17,7 +17,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,13 +86,21 @@ class PodRunner:
     """Runs one Pod's containers as local processes and reports them in the Pod's status."""
 
     def __init__(
-        self, api: RawApi, pod: Json, *, pod_dir: Path, base_env: Mapping[str, str], python_bin_dir: str
+        self,
+        api: RawApi,
+        pod: Json,
+        *,
+        pod_dir: Path,
+        base_env: Mapping[str, str],
+        python_bin_dir: str,
+        image_paths: Iterable[str] = (),
     ) -> None:
         self._api = api
         self._pod = pod
         self._dir = pod_dir
         self._base_env = dict(base_env)
         self._python_bin_dir = python_bin_dir
+        self._image_paths = tuple(image_paths)  # host dirs playing the image's files: never mapped
         meta = pod["metadata"]
         self.namespace: str = meta["namespace"]
         self.name: str = meta["name"]
@@ -267,15 +275,16 @@ class PodRunner:
 
     def _start_container(self, container: _Container, mounts: dict[str, str]) -> None:
         spec = container.spec
-        env = {**self._base_env, **{k: podspec.map_mount_paths(v, mounts) for k, v in container.env.items()}}
+
+        def local(path: str) -> str:
+            return podspec.map_mount_paths(path, mounts, self._image_paths)
+
+        env = {**self._base_env, **{k: local(v) for k, v in container.env.items()}}
         env["PATH"] = f"{self._python_bin_dir}:{env.get('PATH', os.defpath)}"
         env.setdefault("HOSTNAME", self.name)
         env.setdefault("HOME", str(self._dir / "home"))
-        argv = [
-            podspec.map_mount_paths(podspec.expand_references(arg, container.env), mounts)
-            for arg in podspec.container_argv(spec)
-        ]
-        workdir = podspec.map_mount_paths(spec.get("workingDir", ""), mounts) if spec.get("workingDir") else ""
+        argv = [local(podspec.expand_references(arg, container.env)) for arg in podspec.container_argv(spec)]
+        workdir = local(spec["workingDir"]) if spec.get("workingDir") else ""
         if not workdir or not Path(workdir).is_dir():
             workdir = str(self._dir / "home")
         container.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,8 +7,8 @@
   (:func:`resolve_environment`; the objects are looked up through a callback that may raise
   :class:`ConfigNotReady`, as kubelet's CreateContainerConfigError);
 - paths: there is no container filesystem, so each volume mount is a local directory and any
-  env value, argument or workingDir that starts with a mount path is rewritten to it
-  (:func:`map_mount_paths`);
+  env value, argument or workingDir that starts with a mount path is rewritten to it, unless it
+  lies in one of the host directories playing the image's files (:func:`map_mount_paths`);
 - the pod statuses a kubelet writes (:func:`waiting_state`, :func:`terminated_state`, ...).
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 Json = dict[str, Any]
@@ -59,12 +59,20 @@ def expand_references(value: str, env: Mapping[str, str]) -> str:
     return _REFERENCE.sub(replace, value)
 
 
-def map_mount_paths(value: str, mounts: Mapping[str, str]) -> str:
-    """``value`` with a leading container mount path replaced by its local directory (longest wins)."""
-    for mount_path in sorted(mounts, key=len, reverse=True):
-        root = mount_path.rstrip("/") or "/"
+def map_mount_paths(value: str, mounts: Mapping[str, str], image_paths: Iterable[str] = ()) -> str:
+    """``value`` with a leading container mount path replaced by its local directory (longest wins).
+
+    ``image_paths`` are host directories that play the image's own files (the checkout, its venv):
+    they count as mounted at their own path. The host is the image's filesystem here, so a Pod's
+    ``/tmp`` volume must not shadow a checkout that happens to live under /tmp; a more specific
+    mount inside one still wins, and a mount path itself always means its volume (it wins a tie).
+    """
+    table: dict[str, str | None] = {path.rstrip("/") or "/": None for path in image_paths}  # None: kept
+    table.update({path.rstrip("/") or "/": local for path, local in mounts.items()})
+    for root in sorted(table, key=len, reverse=True):
         if value == root or value.startswith(root + "/"):
-            return mounts[mount_path] + value[len(root) :]
+            local = table[root]
+            return value if local is None else local + value[len(root) :]
     return value
 
 

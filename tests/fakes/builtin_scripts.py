@@ -1,0 +1,124 @@
+"""The scripts the scripted model knows without registration (arguments in brackets are optional).
+
+* ``write-file [path=hello.txt] [content=<text>]`` — OpenCode's ``write`` tool (absolute
+  path resolved against the working directory found in the system prompt); the
+  content defaults to the body, then to ``"hello\\n"``. Then reports.
+* ``bash command=<cmd>`` — OpenCode's ``bash`` tool, then reports the output.
+* ``commit [path=CHANGES.md] [content=<text>] [message=<msg>]`` — writes a file, runs
+  ``git add -A && git commit -m <msg>`` via bash, then reports.
+* ``fail [status=400] [message=<text>]`` — answers an OpenAI-style error. 400 is
+  surfaced by OpenCode at once; 429/5xx (or messages mentioning rate limits,
+  "internal error", "try again"...) make OpenCode retry with back-off.
+* ``slow [seconds=30] [interval_seconds=0.25]`` — streams ``tick1 tick2 ...``, one
+  word per interval, for that long (so a test can stop it mid-turn); stops early
+  if the client goes or the server stops.
+* ``text [text=<t>]`` — answers the text verbatim (the body when no argument).
+* ``demo`` — ``ls`` the repository, write ``OPENINSPECT_DEMO.md`` quoting the
+  prompt, commit it, answer a short markdown summary.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from tests.fakes.script_types import ErrorReply, Reply, Script, ScriptContext, TextReply, ToolCallSpec, ToolReply
+
+SLOW_DEFAULT_SECONDS = 30.0
+SLOW_DEFAULT_INTERVAL_SECONDS = 0.25
+
+
+def _write_call(ctx: ScriptContext, path: str, content: str) -> ToolCallSpec:
+    return ToolCallSpec("write", {"filePath": ctx.path(path), "content": content})
+
+
+def _bash_call(command: str) -> ToolCallSpec:
+    # OpenCode 1.18's bash tool takes command/timeout/workdir (no description).
+    return ToolCallSpec("bash", {"command": command})
+
+
+def write_file_script(ctx: ScriptContext) -> Reply:
+    path = ctx.args.get("path", "hello.txt")
+    content = ctx.args.get("content", ctx.body or "hello\n")
+    if ctx.step == 0:
+        return ToolReply((_write_call(ctx, path, content),))
+    return TextReply(f"Wrote `{path}`.")
+
+
+def bash_script(ctx: ScriptContext) -> Reply:
+    command = ctx.args.get("command") or " ".join(ctx.positional) or "true"
+    if ctx.step == 0:
+        return ToolReply((_bash_call(command),))
+    return TextReply(f"Ran `{command}`:\n\n```\n{ctx.last_tool_output.strip()}\n```\n")
+
+
+def commit_script(ctx: ScriptContext) -> Reply:
+    path = ctx.args.get("path", "CHANGES.md")
+    message = ctx.args.get("message", f"Update {path}")
+    match ctx.step:
+        case 0:
+            content = ctx.args.get("content", ctx.body or f"{message}\n")
+            return ToolReply((_write_call(ctx, path, content),))
+        case 1:
+            command = f"git add -A && git commit -m {shlex.quote(message)}"
+            return ToolReply((_bash_call(command),))
+        case _:
+            return TextReply(f"Committed `{path}`: {message}\n\n```\n{ctx.last_tool_output.strip()}\n```\n")
+
+
+def fail_script(ctx: ScriptContext) -> Reply:
+    status = int(ctx.args.get("status", "400"))
+    message = ctx.args.get("message", "Scripted failure: this request was refused by the provider.")
+    return ErrorReply(
+        status,
+        {"message": message, "type": "invalid_request_error", "param": None, "code": "scripted_failure"},
+    )
+
+
+def slow_script(ctx: ScriptContext) -> Reply:
+    seconds = float(ctx.args.get("seconds", SLOW_DEFAULT_SECONDS))
+    interval = float(ctx.args.get("interval_seconds", SLOW_DEFAULT_INTERVAL_SECONDS))
+    if ctx.step > 0:
+        return TextReply("Done.")
+    ticks = max(1, round(seconds / interval))
+    # One word group per chunk: each tick is a separate, delayed chunk.
+    text = " ".join(f"tick{n}" for n in range(1, ticks + 1))
+    return TextReply(text, chunk_delay_seconds=interval)
+
+
+def text_script(ctx: ScriptContext) -> Reply:
+    return TextReply(ctx.args.get("text", ctx.body))
+
+
+def demo_script(ctx: ScriptContext) -> Reply:
+    path = "OPENINSPECT_DEMO.md"
+    prompt = ctx.prompt or "(empty prompt)"
+    match ctx.step:
+        case 0:
+            return ToolReply((_bash_call("ls -la"),), text="Let me look around.")
+        case 1:
+            content = (
+                "# OpenInspect demo\n\n"
+                f"This file was written by the scripted demo model for the prompt:\n\n> {prompt}\n"
+            )
+            return ToolReply((_write_call(ctx, path, content),))
+        case 2:
+            command = f"git add {path} && git commit -m {shlex.quote('Add OpenInspect demo file')}"
+            return ToolReply((_bash_call(command),))
+        case _:
+            return TextReply(
+                "## Summary\n\n"
+                f"- Listed the repository.\n- Wrote `{path}` quoting your prompt.\n"
+                f"- Committed it:\n\n```\n{ctx.last_tool_output.strip()}\n```\n\n"
+                "This answer came from the scripted demo model; configure a real provider for real work.\n"
+            )
+
+
+BUILTIN_SCRIPTS: dict[str, Script] = {
+    "write-file": write_file_script,
+    "bash": bash_script,
+    "commit": commit_script,
+    "fail": fail_script,
+    "slow": slow_script,
+    "text": text_script,
+    "demo": demo_script,
+}

@@ -1,0 +1,35 @@
+"""What the service tests start from: a person and a session of theirs, written to a real database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from openinspect_protocol.timeline import TimelineEvent
+
+from openinspect_core.db import Database
+from openinspect_core.models import User
+from openinspect_core.services import sessions, timeline, users
+
+
+@dataclass(frozen=True)
+class Seeded:
+    user: User
+    session_id: str
+
+
+async def seed(database: Database, *, repo_url: str = "/tmp/repo") -> Seeded:
+    async with database.session() as db:
+        user = await users.get_or_create(db, "Ada", "ada@example.com")
+        session = await sessions.create(db, repo_url=repo_url, creator=user)
+        await db.commit()
+        return Seeded(user, session.id)
+
+
+async def timeline_of(database: Database, session_id: str) -> list[TimelineEvent]:
+    """The session's stored timeline, as the typed events it holds."""
+    async with database.session() as db:
+        return [timeline.typed(row) for row in await timeline.after(db, session_id)]
+
+
+async def types_of(database: Database, session_id: str) -> list[str]:
+    return [event.type for event in await timeline_of(database, session_id)]
