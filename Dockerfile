@@ -12,12 +12,15 @@ RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm
 
 WORKDIR /app
 COPY pyproject.toml package.json package-lock.json README.md ./
+# The protocol is its own package (the sandbox image installs it alone); the control plane pins it.
+COPY protocol/ protocol/
+COPY openinspect_core/ openinspect_core/
 COPY openinspect_app/ openinspect_app/
 COPY backend_jobs/ backend_jobs/
 COPY sandbox/ sandbox/
 COPY rxconfig.py ./
 COPY reflex.lock/ reflex.lock/
-RUN pip install --no-cache-dir . && npm install --no-fund --no-audit --omit=optional bun@1.4.5
+RUN pip install --no-cache-dir ./protocol . && npm install --no-fund --no-audit --omit=optional bun@1.4.5
 
 ENV PATH=/app/node_modules/.bin:$PATH \
     REFLEX_USE_SYSTEM_BUN=1 \

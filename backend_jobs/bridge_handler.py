@@ -54,10 +54,10 @@ class BridgeSessions:
         raise BridgeRefused(status, reason)
 
     async def connected(self, connection: BridgeConnection) -> None:
-        async with self.db.session() as db:
-            sandbox = await db.get(Sandbox, connection.sandbox_id)
-            if sandbox is not None and await sandboxes.move(db, sandbox, SandboxStatus.CONNECTED):
-                await db.commit()
+        async with UnitOfWork(self.db, self.notifier) as work:
+            sandbox = await work.db.get(Sandbox, connection.sandbox_id)
+            if sandbox is not None:
+                await sandboxes.move(work.db, sandbox, SandboxStatus.CONNECTED)
         log.info("bridge_handler.connected", session_id=connection.session_id, sandbox_id=connection.sandbox_id)
         await self.dispatcher.on_connected(connection)
 

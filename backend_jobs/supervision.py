@@ -84,7 +84,7 @@ class Supervisor:
             session_id=session.id, sandbox_id=sandbox.id, sandbox_token=token,
             control_plane_url=self.control_plane_url(), repo_url=repo.url, branch=session.branch or "",
             opencode_bin=s.opencode_bin, model=session.model or s.model,
-            provider_kind=s.provider_kind,  # type: ignore[arg-type]  # checked by Settings
+            provider_kind=s.provider_kind,  # checked by Settings
             provider_base_url=s.provider_base_url or "", provider_api_key=s.provider_api_key or "",
             setup_timeout_seconds=s.setup_timeout_seconds, start_timeout_seconds=s.start_timeout_seconds,
             heartbeat_interval_seconds=s.heartbeat_interval_seconds, bot_name=s.bot_name, bot_email=s.bot_email,

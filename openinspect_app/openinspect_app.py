@@ -11,8 +11,8 @@ from typing import Any
 import reflex as rx
 
 from openinspect_app import log_setup, pages, running
+from openinspect_app.api import presence
 from openinspect_app.api.app import attach, build_api
-from openinspect_app.live import presence_route
 from openinspect_app.live.projector import LiveSessions
 from openinspect_app.state.session import SessionShared
 from openinspect_core.settings import Settings
@@ -20,8 +20,8 @@ from openinspect_core.settings import Settings
 api = build_api()
 
 
-api.add_route(presence_route.PATH, presence_route.report_presence, methods=["POST"])
-app = rx.App(api_transformer=api, head_components=[rx.script(presence_route.SCRIPT)])
+api.add_route(presence.PATH, presence.report_presence, methods=["POST"])
+app = rx.App(api_transformer=api, head_components=[rx.script(presence.SCRIPT)])
 pages.register(app)
 
 

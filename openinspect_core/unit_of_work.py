@@ -25,7 +25,7 @@ class UnitOfWork:
     def __init__(self, database: Database, notifier: Notifier) -> None:
         self._database = database
         self._notifier = notifier
-        self._session_cm = database.session()
+        self._session_cm = database.writer()
         self._db: AsyncSession | None = None
         self._changed: dict[str, bool] = {}
 

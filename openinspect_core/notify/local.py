@@ -50,7 +50,7 @@ class Notifier:
         self._subscriptions: set[Subscription] = set()
 
     async def start(self) -> None:
-        """Nothing to start in-process (see pg_notifier for the cross-process one)."""
+        """Nothing to start in-process (see notify/postgres.py for the cross-process one)."""
 
     async def close(self) -> None:
         pass

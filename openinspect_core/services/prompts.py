@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from openinspect_protocol.status import UNFINISHED_MESSAGE_STATUSES, MessageStatus
 from openinspect_protocol.timeline import (
     PromptAuthor,
@@ -20,12 +19,11 @@ from openinspect_protocol.timeline import (
     StopRequested,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from openinspect_core.models import Message, User, utcnow
-from openinspect_core.services import sessions, timeline
+from openinspect_core.services import sessions, timeline, transitions
 from openinspect_core.services.errors import Conflict, InvalidInput, LimitReached, NotFound, TooLarge
 
 MAX_CLIENT_REQUEST_ID_CHARS = 200
@@ -212,16 +210,4 @@ async def fail_queued(db: AsyncSession, session_id: str, reason: str) -> int:
 
 async def _transition(db: AsyncSession, message: Message, before: MessageStatus, after: MessageStatus,
                       **values: object) -> bool:
-    result = await db.exec(
-        sa.update(Message)
-        .where(col(Message.id) == message.id, col(Message.status) == before)
-        .values(status=after, **values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        return False
-    # Mirror the row into the loaded object without marking it dirty (no second UPDATE).
-    set_committed_value(message, "status", after)
-    for key, value in values.items():
-        set_committed_value(message, key, value)
-    return True
+    return await transitions.move(db, message, (before,), after, **values)

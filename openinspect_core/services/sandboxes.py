@@ -10,11 +10,11 @@ loser learns it from the ``False`` it gets back. Callers commit.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from openinspect_core.models import LIVE_SANDBOX_STATUSES, Sandbox, SandboxStatus, utcnow
+from openinspect_core.services import transitions
 
 S = SandboxStatus
 ALLOWED_FROM: dict[SandboxStatus, tuple[SandboxStatus, ...]] = {
@@ -42,19 +42,7 @@ async def create(db: AsyncSession, *, session_id: str, backend: str, token_hash:
 
 async def move(db: AsyncSession, sandbox: Sandbox, after: SandboxStatus, **values: object) -> bool:
     """Move ``sandbox`` to ``after`` if its stored status allows it; False when it did not (or it is gone)."""
-    result = await db.exec(
-        sa.update(Sandbox)
-        .where(col(Sandbox.id) == sandbox.id, col(Sandbox.status).in_(ALLOWED_FROM[after]))
-        .values(status=after, **values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        return False
-    # Mirror the row into the loaded object without marking it dirty (no second UPDATE).
-    set_committed_value(sandbox, "status", after)
-    for key, value in values.items():
-        set_committed_value(sandbox, key, value)
-    return True
+    return await transitions.move(db, sandbox, ALLOWED_FROM[after], after, **values)
 
 
 async def end(db: AsyncSession, sandbox: Sandbox, *, failed: bool, exit_code: int | None,

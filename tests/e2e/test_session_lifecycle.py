@@ -6,9 +6,9 @@ import asyncio
 import re
 from concurrent.futures import ThreadPoolExecutor
 
+import openinspect_protocol as p
 from playwright.sync_api import Browser, expect
 
-import openinspect_protocol as p
 from openinspect_core.db import Database
 from openinspect_core.services import timeline
 from openinspect_core.settings import Settings

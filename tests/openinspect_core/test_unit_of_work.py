@@ -116,17 +116,13 @@ async def test_nothing_changed_nothing_published(database: Database) -> None:
 
 
 
-async def test_a_service_savepoint_stays_inside_the_unit(database: Database, request: pytest.FixtureRequest) -> None:
+async def test_a_service_savepoint_stays_inside_the_unit(database: Database) -> None:
     """Services insert through ``begin_nested()`` (a SAVEPOINT) to survive a concurrent duplicate.
 
-    On SQLite the driver opens no transaction before that SAVEPOINT (only before DML), so the
-    SAVEPOINT is the outermost transaction and its RELEASE commits at once: the row escapes the
-    unit's rollback. Fixing it belongs to ``openinspect_core.db`` (the driver's own transaction
-    handling turned off, ``BEGIN`` emitted on the engine's ``begin`` event); until then this is
-    expected to fail on SQLite, and strict, so that the fix is noticed.
+    On SQLite the driver would open no transaction before that SAVEPOINT (only before DML), so the
+    SAVEPOINT was the outermost transaction and its RELEASE committed at once: the row escaped the
+    unit's rollback. ``openinspect_core.db`` now begins every transaction itself.
     """
-    request.applymarker(pytest.mark.xfail(database.is_sqlite, strict=True,
-                                          reason="pysqlite's RELEASE of an outermost SAVEPOINT commits"))
     with pytest.raises(Boom):
         async with UnitOfWork(database, Notifier()) as work:
             await users.get_or_create(work.db, "Ada", "ada@example.com")
