@@ -1,11 +1,16 @@
 """What the control plane does with a sandbox bridge: who it is, what it said, what follows.
 
 The bridge server's handler. It authenticates a handshake by the sandbox token
-(stored hashed), feeds every frame, in arrival order, to ingestion,
-acknowledges what is stored (or closes on a sequence gap, so the bridge
-re-sends from the hole), and nudges the dispatcher when a frame changes what
-should happen next. Transport is the server's business; what events mean is
-ingestion's.
+(stored hashed; a refusal is logged, never written into a timeline), feeds every
+frame, in arrival order, to ingestion, acknowledges what is stored (or closes on
+a sequence gap, so the bridge re-sends from the hole), and nudges the dispatcher
+when a frame changes what should happen next. Transport is the server's
+business; what events mean is ingestion's.
+
+A frame that cannot be stored — not a valid event, too large, or refused by the
+database (a value its column cannot hold) — is answered with ``reject`` and, if
+it carried the next sequence number, that number is consumed and acknowledged:
+the bridge goes on, and never loops on a frame no retry can store.
 """
 
 from __future__ import annotations
@@ -14,20 +19,19 @@ from http import HTTPStatus
 
 import openinspect_protocol as p
 from openinspect_protocol.logs import EventLog
-from openinspect_protocol.timeline import BridgeRejected
+from sqlalchemy.exc import DataError, IntegrityError
 
 from backend_jobs import tokens
-from backend_jobs.bridge_server import CLOSE_SEQUENCE_GAP, BridgeConnection, BridgeRefused
+from backend_jobs.bridge_server import CLOSE_SEQUENCE_GAP, LOGGED_ID_CHARS, BridgeConnection, BridgeRefused
 from backend_jobs.dispatcher import Dispatcher
 from backend_jobs.ingestion import Ingestor
 from openinspect_core.db import Database
-from openinspect_core.models import LIVE_SANDBOX_STATUSES, Sandbox, SandboxStatus, Session
+from openinspect_core.models import LIVE_SANDBOX_STATUSES, Sandbox, SandboxStatus
 from openinspect_core.notify.local import Notifier
-from openinspect_core.services import sandboxes, timeline
+from openinspect_core.services import sandboxes
 from openinspect_core.unit_of_work import UnitOfWork
 
 log = EventLog(__name__)
-
 
 class BridgeSessions:
     def __init__(self, db: Database, notifier: Notifier, ingestor: Ingestor, dispatcher: Dispatcher) -> None:
@@ -37,20 +41,20 @@ class BridgeSessions:
         self.dispatcher = dispatcher
 
     async def authenticate(self, session_id: str, token: str) -> str:
-        async with UnitOfWork(self.db, self.notifier) as work:
-            sandbox = await sandboxes.by_token_hash(work.db, tokens.token_hash(token))
-            if sandbox is None:
-                status, reason = HTTPStatus.UNAUTHORIZED, "invalid sandbox token"
-            elif sandbox.session_id != session_id:
-                status, reason = HTTPStatus.FORBIDDEN, "this sandbox token belongs to another session"
-            elif sandbox.status not in LIVE_SANDBOX_STATUSES:
-                status, reason = HTTPStatus.FORBIDDEN, f"this sandbox has ended ({sandbox.status})"
-            else:
-                return sandbox.id
-            # Leave a trace on the session that was targeted, so the attempt is visible.
-            if await work.db.get(Session, session_id) is not None:
-                await timeline.append(work.db, session_id, BridgeRejected(reason=f"connection refused: {reason}"))
-                work.changed(session_id, control=False)
+        async with self.db.session() as db:
+            sandbox = await sandboxes.by_token_hash(db, tokens.token_hash(token))
+        if sandbox is None:
+            status, reason = HTTPStatus.UNAUTHORIZED, "invalid sandbox token"
+        elif sandbox.session_id != session_id:
+            status, reason = HTTPStatus.FORBIDDEN, "this sandbox token belongs to another session"
+        elif sandbox.status not in LIVE_SANDBOX_STATUSES:
+            status, reason = HTTPStatus.FORBIDDEN, f"this sandbox has ended ({sandbox.status})"
+        else:
+            return sandbox.id
+        # Logged for operators, not written into the targeted session's timeline: a timeline is
+        # written only by that session's own parts, never by whoever knocks.
+        log.warning("bridge_handler.refused", session_id=session_id[:LOGGED_ID_CHARS], status=int(status),
+                    reason=reason, token_sandbox_id=sandbox.id if sandbox is not None else None)
         raise BridgeRefused(status, reason)
 
     async def connected(self, connection: BridgeConnection) -> None:
@@ -65,12 +69,19 @@ class BridgeSessions:
         try:
             event = p.parse_sandbox_event(frame)
         except p.ProtocolError as error:
-            consumed = await self.ingestor.reject(connection.sandbox_id, frame, str(error))
-            await connection.send(p.Reject(reason=str(error)))
-            if consumed is not None:
-                await connection.send(p.Ack(seq=consumed))
+            await self.refused(connection, frame, str(error))
             return
-        result = await self.ingestor.ingest(connection.session_id, connection.sandbox_id, event)
+        try:
+            result = await self.ingestor.ingest(connection.session_id, connection.sandbox_id, event)
+        except (DataError, IntegrityError) as error:
+            # Valid on the wire, yet the database will not take it: no retry would, so it is
+            # refused and its number consumed (a transient failure still closes: the bridge re-sends).
+            log.warning("bridge_handler.unstorable", session_id=connection.session_id,
+                        sandbox_id=connection.sandbox_id, type=event.type, seq=event.seq,
+                        error=type(error.orig).__name__ if error.orig is not None else type(error).__name__)
+            await self.refused(connection, frame, f"the {event.type} event could not be stored "
+                                                  f"({type(error).__name__}); it was dropped")
+            return
         if result.outcome == "gap":
             # The bridge re-sends from its oldest unacknowledged event on reconnect.
             await connection.close(CLOSE_SEQUENCE_GAP, f"sequence gap: expected {result.ack_seq + 1}")
@@ -78,6 +89,13 @@ class BridgeSessions:
         await connection.send(p.Ack(seq=result.ack_seq))
         if result.control:
             self.dispatcher.nudge(connection.session_id)
+
+    async def refused(self, connection: BridgeConnection, frame: str | bytes, reason: str) -> None:
+        """Tell the bridge why; consume the frame's number if it was the next (and acknowledge it)."""
+        ack_seq = await self.ingestor.reject(connection.sandbox_id, frame, reason)
+        await connection.send(p.Reject(reason=reason))
+        if ack_seq is not None:
+            await connection.send(p.Ack(seq=ack_seq))
 
     async def disconnected(self, connection: BridgeConnection) -> None:
         log.info("bridge_handler.disconnected", session_id=connection.session_id, sandbox_id=connection.sandbox_id)

@@ -2,36 +2,82 @@
 
 Transport only: it checks the handshake (path, protocol version, bearer token
 via the handler), keeps one live connection per session in a
-:class:`BridgeConnections` registry (a newer one replaces an older one), and
-hands every frame, in order, to the handler. What a frame means is the
-handler's business; whoever must send a sandbox a command asks the registry.
+:class:`BridgeConnections` registry, bounds what a sandbox may send
+(:class:`BridgeLimits`), and hands every frame, in order, to the handler. What a
+frame means is the handler's business; whoever must send a sandbox a command
+asks the registry.
 
 Handshake: ``GET /bridge/{session_id}`` with ``Authorization: Bearer <token>``
 and ``X-OpenInspect-Protocol: <version>``. Refusals are plain HTTP answers
-before the upgrade: 400 bad path, 401 unknown token, 403 token of another
-session or of a sandbox that has ended, 426 protocol version mismatch.
+before the upgrade, logged (never written into a session's timeline): 400 bad
+path, 401 unknown token, 403 token of another session or of a sandbox that has
+ended, 426 protocol version mismatch, 409 the session's bridge is connected
+already. A live connection is never replaced: the second one is refused until
+the first has closed (a bridge that lost its connection reconnects with
+backoff, so it gets in once the server has seen the old one go).
+
+Bounds, per frame: a frame above ``max_frame_bytes`` is refused with a reason
+(the handler consumes its sequence, so the bridge goes on); one above the
+transport limit is not even read (the connection closes with 1009). Each
+sandbox has a budget of events and bytes per second (token buckets, kept across
+reconnects); a frame over budget is refused with a ``reject`` and the
+connection closed with :data:`CLOSE_RATE_LIMITED`. Nothing of it is stored, the
+bridge reconnects after its backoff and re-sends from that frame, by which time
+the budget has refilled: the sandbox is slowed, and loses nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Protocol
 
 import openinspect_protocol as protocol
+from openinspect_protocol.events import MAX_EVENT_BYTES
 from openinspect_protocol.logs import EventLog
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
+
+from backend_jobs.rate_limit import FrameBudget
+from openinspect_core.settings import Settings
 
 log = EventLog(__name__)
 
 PATH_PREFIX = "/bridge/"
-MAX_FRAME_BYTES = 4 * 1024 * 1024  # a tool result is capped far below this by the harness
-CLOSE_REPLACED = 4100  # a newer connection of the same session took over
 CLOSE_SEQUENCE_GAP = 4002  # the bridge must reconnect and re-send from its oldest unacked event
+CLOSE_RATE_LIMITED = 4029  # over the sandbox's budget: reconnect after a backoff, re-send from the refused frame
+LOGGED_ID_CHARS = 64  # a session id from the path is attacker-chosen text: logged only this long
+
+
+@dataclass(frozen=True)
+class BridgeLimits:
+    """What one sandbox's bridge may send (0 for a rate: no limit)."""
+
+    max_frame_bytes: int = 256 * 1024
+    max_events_per_second: int = 500
+    max_bytes_per_second: int = 2 * 1024 * 1024
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BridgeLimits:
+        return cls(settings.max_frame_bytes, settings.bridge_max_events_per_second,
+                   settings.bridge_max_bytes_per_second)
+
+    @property
+    def transport_bytes(self) -> int:
+        """Frames up to this size are read (and refused with a reason if too large); larger ones
+        close the connection unread. Well above what an honest sandbox sends (its outbox shrinks
+        every event to MAX_EVENT_BYTES), so only a broken one meets it."""
+        return 4 * max(self.max_frame_bytes, MAX_EVENT_BYTES)
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.max_events_per_second > 0 and self.max_bytes_per_second > 0
 
 
 class BridgeRefused(Exception):
@@ -47,6 +93,7 @@ class BridgeConnection:
     sandbox_id: str
     websocket: ServerConnection
     _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _closing: asyncio.Task[None] | None = None
 
     async def send(self, command: protocol.Command) -> bool:
         """Send one command; False when the connection is already gone."""
@@ -57,8 +104,15 @@ class BridgeConnection:
         except ConnectionClosed:
             return False
 
+    @property
+    def closing(self) -> bool:
+        return self._closing is not None
+
     async def close(self, code: int, reason: str) -> None:
-        await self.websocket.close(code, reason)
+        """Start the closing handshake and return: the server reads (and drops) what the bridge
+        still sends meanwhile, or its close reply would wait behind a full queue of frames."""
+        if self._closing is None:
+            self._closing = asyncio.create_task(self.websocket.close(code, reason), name="bridge.close")
 
 
 class BridgeConnections:
@@ -75,10 +129,10 @@ class BridgeConnections:
         connection = self._by_session.get(session_id)
         return connection is not None and await connection.send(command)
 
-    def _replace(self, connection: BridgeConnection) -> BridgeConnection | None:
-        previous = self._by_session.get(connection.session_id)
+    def _add(self, connection: BridgeConnection) -> None:
+        # The handshake refused a second connection while one is registered (409).
+        assert connection.session_id not in self._by_session, "a live bridge connection is never replaced"
         self._by_session[connection.session_id] = connection
-        return previous
 
     def _remove(self, connection: BridgeConnection) -> None:
         if self._by_session.get(connection.session_id) is connection:
@@ -93,17 +147,32 @@ class BridgeHandler(Protocol):
 
     async def received(self, connection: BridgeConnection, frame: str | bytes) -> None: ...
 
+    async def refused(self, connection: BridgeConnection, frame: str | bytes, reason: str) -> None:
+        """A frame the transport refused (too large): tell the bridge, consume its sequence if it has one."""
+
     async def disconnected(self, connection: BridgeConnection) -> None: ...
 
 
 class BridgeServer:
-    def __init__(self, handler: BridgeHandler, connections: BridgeConnections, host: str, port: int) -> None:
+    def __init__(self, handler: BridgeHandler, connections: BridgeConnections, host: str, port: int,
+                 limits: BridgeLimits | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.handler = handler
         self.connections = connections
         self.host = host
         self.port = port
+        self.limits = limits or BridgeLimits()
+        self._clock = clock
         self._server: Server | None = None
         self._authenticated: dict[int, tuple[str, str]] = {}
+        # Handshakes accepted but not yet serving, by session: the slot is theirs until they serve or close.
+        self._opening: dict[str, ServerConnection] = {}
+        self._budgets: dict[str, FrameBudget] = {}  # by sandbox id, kept across its reconnects
+
+    @classmethod
+    def from_settings(cls, handler: BridgeHandler, connections: BridgeConnections,
+                      settings: Settings) -> BridgeServer:
+        return cls(handler, connections, settings.bridge_host, settings.bridge_port,
+                   BridgeLimits.from_settings(settings))
 
     async def start(self) -> None:
         self._server = await serve(
@@ -111,14 +180,15 @@ class BridgeServer:
             self.host,
             self.port,
             process_request=self._check_handshake,
-            max_size=MAX_FRAME_BYTES,
+            max_size=self.limits.transport_bytes,
             ping_interval=20,
             ping_timeout=20,
         )
         sockets = list(self._server.sockets)
         if sockets:
             self.port = sockets[0].getsockname()[1]
-        log.info("bridge_server.listening", host=self.host, port=self.port)
+        log.info("bridge_server.listening", host=self.host, port=self.port,
+                 max_frame_bytes=self.limits.max_frame_bytes)
 
     async def close(self) -> None:
         if self._server is None:
@@ -130,29 +200,84 @@ class BridgeServer:
     async def _check_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
         checked = check_handshake(request.path, request.headers)
         if isinstance(checked, Refusal):
-            return _refuse(connection, checked.status, checked.reason)
+            return _refuse(connection, checked.status, checked.reason, request.path)
         try:
             sandbox_id = await self.handler.authenticate(checked.session_id, checked.token)
         except BridgeRefused as refused:
-            return _refuse(connection, refused.status, refused.reason)
+            return _refuse(connection, refused.status, refused.reason, request.path)
+        # No await from here to the reservation: two handshakes cannot both pass.
+        if self._busy(checked.session_id):
+            return _refuse(connection, HTTPStatus.CONFLICT,
+                           "this session's bridge is connected already; retry once it has closed", request.path)
+        self._opening[checked.session_id] = connection
         self._authenticated[id(connection)] = (checked.session_id, sandbox_id)
         return None
 
+    def _busy(self, session_id: str) -> bool:
+        if self.connections.get(session_id) is not None:
+            return True
+        opening = self._opening.get(session_id)
+        if opening is not None and opening.state is State.CLOSED:  # its handshake never completed
+            del self._opening[session_id]
+            self._authenticated.pop(id(opening), None)
+            return False
+        return opening is not None
+
     async def _serve_connection(self, websocket: ServerConnection) -> None:
         session_id, sandbox_id = self._authenticated.pop(id(websocket))
+        if self._opening.get(session_id) is websocket:
+            del self._opening[session_id]
         connection = BridgeConnection(session_id, sandbox_id, websocket)
-        previous = self.connections._replace(connection)
-        if previous is not None:
-            await previous.close(CLOSE_REPLACED, "replaced by a newer connection")
+        self.connections._add(connection)
+        self._forget_full_budgets()
         try:
             await self.handler.connected(connection)
             async for frame in websocket:
-                await self.handler.received(connection, frame)
+                if not connection.closing:  # once closing, the rest is read and dropped, never handed on
+                    await self._admit(connection, frame)
         except ConnectionClosed:
             pass
         finally:
+            if connection._closing is not None:
+                await asyncio.gather(connection._closing, return_exceptions=True)
             self.connections._remove(connection)
             await self.handler.disconnected(connection)
+
+    async def _admit(self, connection: BridgeConnection, frame: str | bytes) -> None:
+        """Pass one frame on, or refuse it (closing the connection when it is over the budget)."""
+        size = len(frame) if isinstance(frame, bytes) else len(frame.encode("utf-8", "surrogatepass"))
+        if self.limits.rate_limited:
+            wait = self._take_budget(connection.sandbox_id, size)
+            if wait > 0:
+                reason = (f"rate limit: this sandbox may send {self.limits.max_events_per_second} events and "
+                          f"{self.limits.max_bytes_per_second} bytes per second; retry in {wait:.2f} s")
+                log.warning("bridge_server.rate_limited", session_id=connection.session_id,
+                            sandbox_id=connection.sandbox_id, frame_bytes=size, retry_in_seconds=round(wait, 3))
+                await connection.send(protocol.Reject(reason=reason))
+                await connection.close(CLOSE_RATE_LIMITED, f"rate limited; retry in {wait:.2f} s")
+                return
+        if size > self.limits.max_frame_bytes:
+            log.warning("bridge_server.frame_too_large", session_id=connection.session_id,
+                        sandbox_id=connection.sandbox_id, frame_bytes=size)
+            await self.handler.refused(connection, frame, f"frame of {size} bytes is larger than the "
+                                                          f"limit of {self.limits.max_frame_bytes} bytes")
+            return
+        await self.handler.received(connection, frame)
+
+    def _take_budget(self, sandbox_id: str, size: int) -> float:
+        now = self._clock()
+        budget = self._budgets.get(sandbox_id) or FrameBudget.full(
+            self.limits.max_events_per_second, self.limits.max_bytes_per_second, now,
+            largest_frame=self.limits.transport_bytes)
+        self._budgets[sandbox_id], wait = budget.take(size, now)
+        return wait
+
+    def _forget_full_budgets(self) -> None:
+        # A full budget is the same as none: drop those of sandboxes not connected (bounded memory).
+        now = self._clock()
+        connected = {c.sandbox_id for c in self.connections._by_session.values()}
+        for sandbox_id in [s for s, b in self._budgets.items() if s not in connected and b.is_full(now)]:
+            del self._budgets[sandbox_id]
 
 
 @dataclass(frozen=True)
@@ -192,6 +317,17 @@ def _bearer(headers: Headers) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def _refuse(connection: ServerConnection, status: HTTPStatus, reason: str) -> Response:
-    log.warning("bridge_server.refused", status=int(status), reason=reason)
+def _refuse(connection: ServerConnection, status: HTTPStatus, reason: str, path: str) -> Response:
+    # Logged for operators, never written into a timeline: whoever knocks cannot write to one.
+    log.warning("bridge_server.refused", status=int(status), reason=reason,
+                path=path.split("?", 1)[0][:LOGGED_ID_CHARS + len(PATH_PREFIX)],
+                remote=_remote(connection))
     return connection.respond(status, reason + "\n")
+
+
+def _remote(connection: ServerConnection) -> str:
+    try:
+        address = connection.remote_address
+    except Exception:  # the transport may be gone already
+        return ""
+    return str(address[0]) if address else ""

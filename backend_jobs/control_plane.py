@@ -20,6 +20,7 @@ from backend_jobs.bridge_handler import BridgeSessions
 from backend_jobs.bridge_server import BridgeConnections, BridgeServer
 from backend_jobs.dispatcher import Dispatcher
 from backend_jobs.ingestion import Ingestor
+from backend_jobs.model_proxy import ModelProxy
 from backend_jobs.sandboxes import create_backend
 from backend_jobs.sandboxes.base import SandboxBackend
 from backend_jobs.supervision import Supervisor
@@ -33,17 +34,19 @@ log = EventLog(__name__)
 
 
 class BackgroundJobs:
-    """Bridges in, prompts out, sandboxes supervised: the background task manager's parts, wired."""
+    """Bridges in, prompts out, sandboxes supervised, model calls proxied: the background task manager's parts."""
 
     def __init__(self, settings: Settings, db: Database, notifier: Notifier, backend: SandboxBackend) -> None:
         self.settings = settings
         self.backend = backend
         self.bridges = BridgeConnections()
         self.ingestor = Ingestor(db, notifier)
-        self.supervisor = Supervisor(settings, db, notifier, backend, self.bridges, self.control_plane_url)
+        self.model_proxy = ModelProxy(settings, db)
+        self.supervisor = Supervisor(settings, db, notifier, backend, self.bridges, self.control_plane_url,
+                                     lambda: self.model_proxy.url)
         self.dispatcher = Dispatcher(db, notifier, self.supervisor, self.bridges)
         handler = BridgeSessions(db, notifier, self.ingestor, self.dispatcher)
-        self.bridge_server = BridgeServer(handler, self.bridges, settings.bridge_host, settings.bridge_port)
+        self.bridge_server = BridgeServer.from_settings(handler, self.bridges, settings)
         self._tasks: list[asyncio.Task[None]] = []
 
     def control_plane_url(self) -> str:
@@ -51,6 +54,7 @@ class BackgroundJobs:
         return self.settings.bridge_public_url or f"ws://{self.settings.bridge_host}:{self.bridge_server.port}"
 
     async def start(self) -> None:
+        await self.model_proxy.start()  # before any sandbox can be started: they reach the model through it
         await self.bridge_server.start()
         await self.backend.start()
         await self.supervisor.recover()
@@ -58,7 +62,8 @@ class BackgroundJobs:
             asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
             asyncio.create_task(self.supervisor.run_timers(), name="timers"),
         ]
-        log.info("background_jobs.started", backend=self.backend.name, bridge_url=self.control_plane_url())
+        log.info("background_jobs.started", backend=self.backend.name, bridge_url=self.control_plane_url(),
+                 model_proxy_url=self.model_proxy.url)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -69,6 +74,7 @@ class BackgroundJobs:
             await self.supervisor.stop_all("the control plane is shutting down")
         await self.backend.close()
         await self.bridge_server.close()
+        await self.model_proxy.close()  # last: sandboxes shutting down may still be finishing a model call
         log.info("background_jobs.stopped")
 
 

@@ -9,6 +9,12 @@ session serialises these rounds; different sessions proceed in parallel.
 Delivery of commands survives reconnects: the running prompt (and a pending
 stop) are sent again whenever a bridge connects; the sandbox ignores a prompt
 id it has already seen.
+
+Limits on sandboxes (``OPENINSPECT_MAX_SANDBOXES`` overall,
+``OPENINSPECT_MAX_SANDBOXES_PER_USER`` per session owner): a session that needs
+a sandbox while a limit is reached is not started; its status reason says why,
+and it is reconsidered whenever a sandbox changes, so it starts when a slot
+frees. Counting and starting happen under one lock, so the limits hold exactly.
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Container, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import openinspect_protocol as p
 from openinspect_protocol.logs import EventLog
 from openinspect_protocol.status import UNFINISHED_MESSAGE_STATUSES, SessionStatus
 from sqlmodel import col, func, or_, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_jobs import lifecycle
 from backend_jobs.bridge_server import BridgeConnection, BridgeConnections
@@ -39,12 +47,20 @@ RESCAN_INTERVAL_SECONDS = 30.0  # a safety net; notifications do the real work
 
 class Dispatcher:
     def __init__(self, db: Database, notifier: Notifier, supervisor: Supervisor,
-                 bridges: BridgeConnections) -> None:
+                 bridges: BridgeConnections, *, max_sandboxes: int | None = None,
+                 max_sandboxes_per_user: int | None = None) -> None:
+        """The limits default to the supervisor's settings."""
         self.db = db
         self.notifier = notifier
         self.supervisor = supervisor
         self.bridges = bridges
+        settings = supervisor.settings
+        self.max_sandboxes = settings.max_sandboxes if max_sandboxes is None else max_sandboxes
+        self.max_sandboxes_per_user = (settings.max_sandboxes_per_user if max_sandboxes_per_user is None
+                                       else max_sandboxes_per_user)
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._spawn_lock = asyncio.Lock()  # counting sandboxes and starting one, one session at a time
+        self._waiting: set[str] = set()  # sessions waiting for a sandbox slot
         self._stops_sent: set[str] = set()
         self._rounds: set[asyncio.Task[None]] = set()
 
@@ -52,7 +68,8 @@ class Dispatcher:
         async with self.notifier.subscribe(control_only=True) as subscription:
             changed = await self._sessions_needing_attention()
             while True:
-                for session_id in changed:
+                # Anything that changed may have freed a sandbox slot: the waiting look again too.
+                for session_id in changed | self._waiting:
                     self.nudge(session_id)
                 changed = await subscription.wait(RESCAN_INTERVAL_SECONDS)
                 if not changed:
@@ -84,6 +101,7 @@ class Dispatcher:
         self.nudge(connection.session_id)
 
     async def _reconcile(self, session_id: str) -> None:
+        self._waiting.discard(session_id)
         async with self.db.session() as db:
             session = await sessions.get(db, session_id)
             live = await sandboxes.newest_watched(db, session_id)
@@ -100,7 +118,20 @@ class Dispatcher:
             session, live=live, connected_sandbox_id=connection.sandbox_id if connection is not None else None,
             newest_sandbox_at=newest, running=running, queued=queued, stops_sent=self._stops_sent,
             failed_at=[at for at, _ in failures if at is not None], now=utcnow())
-        for action in lifecycle.decide(view):
+        if live is not None or view.archived:
+            await self._act(session_id, lifecycle.decide(view), live, connection, failures)
+            return
+        # It may want a sandbox: count, decide and start under one lock, so two sessions
+        # never both take the last slot.
+        async with self._spawn_lock:
+            async with self.db.session() as db:
+                slots = await sandbox_slots(db, session.created_by, limit=self.max_sandboxes,
+                                            owner_limit=self.max_sandboxes_per_user)
+            await self._act(session_id, lifecycle.decide(replace(view, slots=slots)), live, connection, failures)
+
+    async def _act(self, session_id: str, actions: list[lifecycle.Action], live: Sandbox | None,
+                   connection: BridgeConnection | None, failures: Sequence[tuple[datetime | None, str | None]]) -> None:
+        for action in actions:
             match action:
                 case lifecycle.Spawn():
                     await self.supervisor.spawn(session_id)
@@ -116,6 +147,16 @@ class Dispatcher:
                     await self.supervisor.stop(live.id, reason)
                 case lifecycle.RefuseSpawn():
                     await self.supervisor.refuse_spawn(session_id, breaker_refusal([reason for _, reason in failures]))
+                case lifecycle.WaitForSlot(reason=reason):
+                    await self._wait_for_slot(session_id, reason)
+
+    async def _wait_for_slot(self, session_id: str, reason: str) -> None:
+        self._waiting.add(session_id)
+        async with UnitOfWork(self.db, self.notifier) as work:
+            session = await sessions.get(work.db, session_id)
+            if await sessions.set_status(work.db, session, SessionStatus.SPAWNING, reason):
+                log.info("dispatcher.waiting_for_slot", session_id=session_id, reason=reason)
+                work.changed(session_id, control=False)  # a control change would wake every waiting session
 
     async def _dispatch(self, session_id: str, message_id: str, sandbox_id: str,
                         connection: BridgeConnection) -> None:
@@ -174,6 +215,16 @@ def session_view(session: Session, *, live: Sandbox | None, connected_sandbox_id
         oldest_queued_id=queued.id if queued else None,
         breaker_open=lifecycle.breaker_open([(now - _aware(at)).total_seconds() for at in failed_at]),
     )
+
+
+async def sandbox_slots(db: AsyncSession, owner_id: str, *, limit: int, owner_limit: int) -> lifecycle.SandboxSlots:
+    """How many sandboxes are alive (spawning to stopping: each may hold a process), overall and of
+    sessions ``owner_id`` created."""
+    alive = select(func.count()).select_from(Sandbox).where(col(Sandbox.status).in_(sandboxes.WATCHED_STATUSES))
+    total = (await db.exec(alive)).one()
+    mine = (await db.exec(alive.join(Session, col(Session.id) == Sandbox.session_id)
+                          .where(Session.created_by == owner_id))).one()
+    return lifecycle.SandboxSlots(alive=int(total), limit=limit, owner_alive=int(mine), owner_limit=owner_limit)
 
 
 def breaker_refusal(failure_reasons: Sequence[str | None]) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import openinspect_protocol as p
+from openinspect_protocol.events import MAX_SEQ
 from openinspect_protocol.logs import EventLog
 from openinspect_protocol.timeline import BridgeRejected
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -68,26 +69,29 @@ class Ingestor:
         return IngestResult("stored", event.seq, control)
 
     async def reject(self, sandbox_id: str, frame: str | bytes, reason: str) -> int | None:
-        """Record a frame the protocol refused. Returns the sequence it consumed, if it had one.
+        """Record a frame that cannot be stored. Returns the sequence to acknowledge, if any.
 
         A refused frame that still carries the next sequence number takes that
-        number (so later events are not held up behind it); the rejection is
-        stored on the timeline either way, so nothing vanishes silently.
+        number (so later events are not held up behind it; a re-send of it is
+        acknowledged again, so the bridge can forget it); the rejection is stored
+        on the sandbox's own session's timeline either way, so nothing vanishes
+        silently.
         """
         seq = _sequence_of(frame)
         async with UnitOfWork(self.db, self.notifier) as work:
             sandbox = await work.db.get(Sandbox, sandbox_id)
             if sandbox is None:
                 return None
-            consumed = None
+            consumed, ack_seq = None, None
             if seq is not None:
-                claimed, _ = await sandboxes.claim_sequence(work.db, sandbox_id, seq)
+                claimed, last = await sandboxes.claim_sequence(work.db, sandbox_id, seq)
                 consumed = seq if claimed else None
+                ack_seq = seq if claimed else (last if seq <= last else None)
             await timeline.append(work.db, sandbox.session_id,
-                                  BridgeRejected(reason=reason, frame=_preview(frame)),
+                                  BridgeRejected(reason=reason[:FRAME_PREVIEW_CHARS], frame=_preview(frame)),
                                   sandbox_id=sandbox_id if consumed else None, sandbox_seq=consumed)
-            work.changed(sandbox.session_id)
-        return consumed
+            work.changed(sandbox.session_id, control=False)  # only the timeline grew: nothing for the dispatcher
+        return ack_seq
 
     async def _apply(self, db: AsyncSession, session_id: str, sandbox_id: str, event: p.StoredSandboxEvent) -> None:
         """What an event means beyond the timeline: sandbox and prompt state, artifacts, status."""
@@ -126,12 +130,14 @@ class Ingestor:
 
 
 def _sequence_of(frame: str | bytes) -> int | None:
+    """The frame's ``seq``, if it is a JSON object with a usable one (whatever else is wrong with it)."""
     try:
         value = json.loads(frame)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     seq = value.get("seq") if isinstance(value, dict) else None
-    return seq if isinstance(seq, int) and not isinstance(seq, bool) and seq > 0 else None
+    usable = isinstance(seq, int) and not isinstance(seq, bool) and 0 < seq <= MAX_SEQ
+    return seq if usable else None
 
 
 def _preview(frame: str | bytes, limit: int = FRAME_PREVIEW_CHARS) -> str:

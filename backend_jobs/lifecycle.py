@@ -95,6 +95,27 @@ def breaker_open(failure_ages_seconds: list[float], *, threshold: int = BREAKER_
 
 
 @dataclass(frozen=True)
+class SandboxSlots:
+    """Sandboxes alive now (spawning to stopping), overall and of the session's owner, and the limits."""
+
+    alive: int = 0
+    limit: int = 1
+    owner_alive: int = 0
+    owner_limit: int = 1
+
+
+def slot_refusal(slots: SandboxSlots) -> str | None:
+    """Why no sandbox may start now (a limit is reached), or None when one may."""
+    if slots.alive >= slots.limit:
+        return (f"waiting for a sandbox: {slots.alive} of {slots.limit} are in use (OPENINSPECT_MAX_SANDBOXES); "
+                "this one starts when another ends")
+    if slots.owner_alive >= slots.owner_limit:
+        return (f"waiting for a sandbox: this session's owner has {slots.owner_alive} of {slots.owner_limit} "
+                "running (OPENINSPECT_MAX_SANDBOXES_PER_USER); this one starts when one of them ends")
+    return None
+
+
+@dataclass(frozen=True)
 class SessionView:
     archived: bool
     has_live_sandbox: bool
@@ -105,6 +126,7 @@ class SessionView:
     running_message_id: str | None
     stop_pending: bool  # a stop was requested for the running prompt and not yet sent
     oldest_queued_id: str | None
+    slots: SandboxSlots = SandboxSlots()  # only read when a sandbox is wanted
 
 
 @dataclass(frozen=True)
@@ -132,7 +154,14 @@ class RefuseSpawn:
     """A sandbox is wanted but the circuit breaker is open: fail the waiting prompts instead."""
 
 
-Action = Spawn | Dispatch | SendStop | Shutdown | RefuseSpawn
+@dataclass(frozen=True)
+class WaitForSlot:
+    """A sandbox is wanted but a limit on sandboxes is reached: say why, start it when a slot frees."""
+
+    reason: str
+
+
+Action = Spawn | Dispatch | SendStop | Shutdown | RefuseSpawn | WaitForSlot
 
 
 def decide(view: SessionView) -> list[Action]:
@@ -144,7 +173,10 @@ def decide(view: SessionView) -> list[Action]:
         wanted = view.oldest_queued_id is not None or not view.ever_had_sandbox or view.warm_requested
         if not wanted:
             return []
-        return [RefuseSpawn()] if view.breaker_open else [Spawn()]
+        if view.breaker_open:
+            return [RefuseSpawn()]
+        refusal = slot_refusal(view.slots)
+        return [WaitForSlot(refusal)] if refusal is not None else [Spawn()]
     actions: list[Action] = []
     if view.sandbox_ready:
         if view.running_message_id is not None and view.stop_pending:

@@ -1,6 +1,7 @@
 """Sandbox supervision: start, stop, notice endings and silence.
 
-Owns the sandboxes' lives and their tokens, and talks to the backend. It never
+Owns the sandboxes' lives and their tokens (the bridge token and the model-proxy
+token, both random and stored only hashed), and talks to the backend. It never
 decides *when* a session needs a sandbox (the dispatcher does) and never reads
 bridge frames (ingestion does); it records what a start, an end or a silence
 means for the session, using the pure rules in ``lifecycle``. Sandbox rows
@@ -37,13 +38,15 @@ TIMER_INTERVAL_SECONDS = 5.0  # staleness and idleness are judged in tens of sec
 
 class Supervisor:
     def __init__(self, settings: Settings, db: Database, notifier: Notifier, backend: SandboxBackend,
-                 bridges: BridgeConnections, control_plane_url: Callable[[], str]) -> None:
+                 bridges: BridgeConnections, control_plane_url: Callable[[], str],
+                 model_proxy_url: Callable[[], str]) -> None:
         self.settings = settings
         self.db = db
         self.notifier = notifier
         self.backend = backend
         self.bridges = bridges
         self.control_plane_url = control_plane_url  # known once the bridge server listens
+        self.model_proxy_url = model_proxy_url  # likewise, once the model proxy listens
         backend.on_exit(self._on_exit)
 
     def _work(self) -> UnitOfWork:
@@ -53,17 +56,24 @@ class Supervisor:
 
     async def spawn(self, session_id: str) -> Sandbox | None:
         token = tokens.new_token()
+        proxy_token = tokens.new_token()  # the sandbox's model credential: good at the proxy while it lives
         async with self._work() as work:
             session = await sessions.get(work.db, session_id)
             repo = await work.db.get(Repo, session.repo_id)
             assert repo is not None
             sandbox = await sandboxes.create(work.db, session_id=session_id, backend=self.backend.name,
                                              token_hash=tokens.token_hash(token))
+            # Part of creating the row (same transaction, before anyone can read it), not a status change.
+            sandbox.proxy_token_hash = tokens.token_hash(proxy_token)
+            work.db.add(sandbox)
+            await work.db.flush()
             await timeline.append(work.db, session_id, SandboxSpawning(sandbox_id=sandbox.id,
                                                                        backend=self.backend.name))
             await sessions.set_status(work.db, session, SessionStatus.SPAWNING)
             work.changed(session_id)
-            spec = SandboxSpec(sandbox.id, session_id, self.launch_spec(session, repo, sandbox, token).to_env())
+            launch = launch_spec(self.settings, session, repo, sandbox, bridge_url=self.control_plane_url(),
+                                 model_proxy_url=self.model_proxy_url(), proxy_token=proxy_token)
+            spec = SandboxSpec(sandbox.id, session_id, launch.to_env(), token=token)
         try:
             external_id = await self.backend.spawn(spec)
         except SpawnError as exc:
@@ -76,19 +86,6 @@ class Supervisor:
             row.external_id = external_id
             work.db.add(row)
         return sandbox
-
-    def launch_spec(self, session: Session, repo: Repo, sandbox: Sandbox, token: str) -> p.LaunchSpec:
-        """What the sandbox is started with (a backend with its own workspace layout overrides ``workspace``)."""
-        s = self.settings
-        return p.LaunchSpec(
-            session_id=session.id, sandbox_id=sandbox.id, sandbox_token=token,
-            control_plane_url=self.control_plane_url(), repo_url=repo.url, branch=session.branch or "",
-            opencode_bin=s.opencode_bin, model=session.model or s.model,
-            provider_kind=s.provider_kind,  # checked by Settings
-            provider_base_url=s.provider_base_url or "", provider_api_key=s.provider_api_key or "",
-            setup_timeout_seconds=s.setup_timeout_seconds, start_timeout_seconds=s.start_timeout_seconds,
-            heartbeat_interval_seconds=s.heartbeat_interval_seconds, bot_name=s.bot_name, bot_email=s.bot_email,
-        )
 
     # ----------------------------------------------------------------- stop
 
@@ -192,6 +189,26 @@ class Supervisor:
                 await self.backend.stop(sandbox.external_id)  # sweep leftovers of a crashed control plane
             await self._record_end(sandbox.id, exit_code=None, requested=True,
                                    reason="the control plane restarted")
+
+
+def launch_spec(settings: Settings, session: Session, repo: Repo, sandbox: Sandbox, *, bridge_url: str,
+                model_proxy_url: str, proxy_token: str) -> p.LaunchSpec:
+    """What the sandbox is started with (a backend with its own workspace layout overrides ``workspace``).
+
+    The model is reached through the control plane's proxy: the sandbox gets the proxy's URL
+    (its ``/v1`` stands for the provider's base URL) and its own proxy token, never the
+    provider's key, which stays in the control plane.
+    """
+    s = settings
+    return p.LaunchSpec(
+        session_id=session.id, sandbox_id=sandbox.id,
+        control_plane_url=bridge_url, repo_url=repo.url, branch=session.branch or "",
+        opencode_bin=s.opencode_bin, model=session.model or s.model,
+        provider_kind=s.provider_kind,  # checked by Settings
+        provider_base_url=f"{model_proxy_url.rstrip('/')}/v1", provider_api_key=proxy_token,
+        setup_timeout_seconds=s.setup_timeout_seconds, start_timeout_seconds=s.start_timeout_seconds,
+        heartbeat_interval_seconds=s.heartbeat_interval_seconds, bot_name=s.bot_name, bot_email=s.bot_email,
+    )
 
 
 async def _end_prompts(db: AsyncSession, session: Session, sandbox: Sandbox,

@@ -26,7 +26,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
 
 import httpx
 import openinspect_protocol as p
@@ -34,10 +34,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
-from bench.reflex_client import BROWSER_HEADERS, HYDRATE_AND_LOAD_EVENT, ReflexClient, Update, _CountingConnection
+from bench.reflex_client import BROWSER_HEADERS, ReflexClient, Update, _CountingConnection
 from openinspect_app.live.presence import HEARTBEAT_INTERVAL_SECONDS as PRESENCE_INTERVAL_SECONDS
 from openinspect_app.routes import session_url
-from openinspect_app.state.auth import AuthState
 from openinspect_app.state.session import SessionShared
 
 ACK_TIMEOUT_SECONDS = 30
@@ -45,12 +44,15 @@ HYDRATE_TIMEOUT_SECONDS = 60  # a page open folds the whole history once (10,000
 SHARED_STATE = SessionShared.get_full_name()
 TAIL_VAR = "tail_rx_state_"
 SESSION_ID_VAR = "session_id_rx_state_"
-USER_NAME_KEY = f"{AuthState.get_full_name()}.user_name_rx_state_"
-USER_EMAIL_KEY = f"{AuthState.get_full_name()}.user_email_rx_state_"
 TIMESTAMP = re.compile(r"t=(\d{19})")
 
 
 # ---------------------------------------------------------- the bridges
+
+
+def _take_token(env: dict[str, str]) -> str:
+    """The bridge token from the file the launch spec names (the manual backend writes it beside the env)."""
+    return Path(env["OPENINSPECT_SANDBOX_TOKEN_FILE"]).read_text().strip()
 
 
 class SyntheticBridge:
@@ -83,7 +85,7 @@ class SyntheticBridge:
     def for_sandbox(cls, env: dict[str, str]) -> SyntheticBridge:
         session_id = env["OPENINSPECT_SESSION_ID"]
         return cls(f"{env['OPENINSPECT_CONTROL_PLANE_URL'].rstrip('/')}/bridge/{session_id}", session_id[:12],
-                   {"Authorization": f"Bearer {env['OPENINSPECT_SANDBOX_TOKEN']}",
+                   {"Authorization": f"Bearer {_take_token(env)}",
                     p.PROTOCOL_HEADER: str(p.PROTOCOL_VERSION)})
 
     async def connect(self, *, heartbeat_seconds: float | None = p.HEARTBEAT_INTERVAL_SECONDS) -> None:
@@ -196,19 +198,26 @@ class Tab:
         return [s for s in self.samples if s.phase == phase]
 
 
+def sign_in_cookie(base_url: str, person: int) -> str:
+    """``Cookie:`` header value for viewer ``person``, got by local sign-in (the server is on loopback)."""
+    with httpx.Client(base_url=base_url, timeout=30, trust_env=False) as http:
+        answer = http.post("/api/auth/local", json={"name": f"Viewer {person}", "email": f"viewer{person}@bench.local"},
+                           headers={"Origin": base_url})
+        answer.raise_for_status()
+        return "; ".join(f"{name}={value}" for name, value in http.cookies.items())
+
+
 class Viewer(ReflexClient):
     """A signed-in browser tab on one session page."""
 
-    def __init__(self, base_url: str, session_id: str, label: str, person: int) -> None:
-        super().__init__(base_url, on_update=self._on_update, headers={**BROWSER_HEADERS, "Origin": base_url})
+    def __init__(self, base_url: str, session_id: str, label: str, cookie: str) -> None:
+        # Signed in as a browser is: the HttpOnly sign-in cookie goes with the event socket's upgrade
+        # (and so with the tab's router data, as in a browser).
+        self.cookie = cookie
+        self.base_url = base_url
+        super().__init__(base_url, on_update=self._on_update,
+                         headers={**BROWSER_HEADERS, "Origin": base_url, "Cookie": cookie})
         self.tab = Tab(session_id, label)
-        # What the compiled frontend reads from LocalStorage and sends with hydrate_and_load.
-        self.client_storage = {USER_NAME_KEY: f"Viewer {person}", USER_EMAIL_KEY: f"viewer{person}@bench.local"}
-
-    def _event(self, name: str, payload: dict[str, Any], router_data: dict[str, Any] | None = None) -> dict[str, Any]:
-        if name == HYDRATE_AND_LOAD_EVENT and not payload:
-            payload = {"vars": dict(self.client_storage)}
-        return super()._event(name, payload, router_data)
 
     async def open(self) -> None:
         session_id = self.tab.session_id
@@ -220,7 +229,8 @@ class Viewer(ReflexClient):
         await asyncio.sleep(random.random() * PRESENCE_INTERVAL_SECONDS)
         while True:
             with contextlib.suppress(httpx.HTTPError):
-                await http.post(f"/_ui/presence/{self.tab.session_id}", json={"token": self.token})
+                await http.post(f"/_ui/presence/{self.tab.session_id}", json={"token": self.token},
+                                headers={"Cookie": self.cookie, "Origin": self.base_url})
             await asyncio.sleep(PRESENCE_INTERVAL_SECONDS)
 
     def _on_update(self, _: ReflexClient, update: Update) -> None:

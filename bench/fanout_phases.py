@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 from bench.fanout_measure import free_port, tree_cpu_seconds
-from bench.fanout_peers import BaselineViewer, SyntheticBridge, Tab, Viewer
+from bench.fanout_peers import BaselineViewer, SyntheticBridge, Tab, Viewer, sign_in_cookie
 from bench.fanout_stream import StreamResult, run_stream, wait_quiet
 from bench.fanout_system import System, create_session, prefill, sandbox_env, stored_events
 
@@ -34,7 +34,8 @@ JOIN_CONCURRENCY = 8
 @contextlib.asynccontextmanager
 async def opened_viewers(system: System, http: httpx.AsyncClient, session_ids: list[str], labels: dict[str, str],
                          per_session: int, *, presence: bool = True) -> AsyncIterator[list[Viewer]]:
-    viewers = [Viewer(system.base_url, sid, labels[sid], person) for sid in session_ids
+    people = {person: sign_in_cookie(system.base_url, person) for person in range(per_session)}
+    viewers = [Viewer(system.base_url, sid, labels[sid], people[person]) for sid in session_ids
                for person in range(per_session)]
     gate = asyncio.Semaphore(JOIN_CONCURRENCY)
 

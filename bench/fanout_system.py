@@ -24,7 +24,7 @@ from bench.fanout_measure import tree_cpu_seconds
 from openinspect_core.db import Database
 from openinspect_core.services import timeline
 from openinspect_core.settings import normalise_database_url
-from tests.support.system import run_command
+from tests.support.system import run_command, token_over_http
 
 START_TIMEOUT_SECONDS = 600  # scripts/run compiles the frontend on a cold checkout
 STOP_TIMEOUT_SECONDS = 60
@@ -65,18 +65,32 @@ def throwaway_database(url: str | None) -> Iterator[str | None]:
 
 @contextlib.contextmanager
 def running_system(root: Path, database_url: str | None) -> Iterator[System]:
-    """``scripts/run`` in production mode with the manual backend; stopped (its process group) on exit."""
-    env = {"OPENINSPECT_SANDBOX_BACKEND": "manual", "OPENINSPECT_PROVIDER_BASE_URL": UNUSED_PROVIDER_URL}
+    """``scripts/run`` in production mode with the manual backend; stopped (its process group) on exit.
+    Its REST API is called with an API token got by signing in (``token_over_http``)."""
+    env = {"OPENINSPECT_SANDBOX_BACKEND": "manual", "OPENINSPECT_PROVIDER_BASE_URL": UNUSED_PROVIDER_URL,
+           "OPENINSPECT_REPO_ROOTS": str(root)}
     if database_url:
         env["OPENINSPECT_DATABASE_URL"] = database_url
     with run_command(root, env, start_timeout_seconds=START_TIMEOUT_SECONDS) as started:
         data_dir = root / "data"
         url = normalise_database_url(database_url or f"sqlite:///{data_dir.resolve() / 'openinspect.db'}")
-        yield System(started.base_url, data_dir, url, started.process.pid)
+        _API_TOKENS[started.base_url] = token_over_http(started.base_url, name="bench")
+        try:
+            yield System(started.base_url, data_dir, url, started.process.pid)
+        finally:
+            _API_TOKENS.pop(started.base_url, None)
+
+
+# The API token of each running system, by its base URL: the phases make their own clients.
+_API_TOKENS: dict[str, str] = {}
+
+
+def _auth(http: httpx.AsyncClient) -> dict[str, str]:
+    return {"Authorization": f"Bearer {_API_TOKENS[str(http.base_url).rstrip('/')]}"}
 
 
 async def create_session(http: httpx.AsyncClient, repo: Path, title: str) -> str:
-    response = await http.post("/api/sessions", json={"repo_url": str(repo), "title": title})
+    response = await http.post("/api/sessions", json={"repo_url": str(repo), "title": title}, headers=_auth(http))
     response.raise_for_status()
     return response.json()["id"]
 
@@ -85,7 +99,7 @@ async def stored_events(http: httpx.AsyncClient, session_ids: list[str]) -> int:
     """The sum of the sessions' last event sequences (events are dense per session)."""
     total = 0
     for session_id in session_ids:
-        response = await http.get(f"/api/sessions/{session_id}")
+        response = await http.get(f"/api/sessions/{session_id}", headers=_auth(http))
         response.raise_for_status()
         total += response.json()["last_event_sequence"]
     return total

@@ -56,7 +56,7 @@ from openinspect_app.api.app import attach, build_api
 from openinspect_core.settings import Settings
 from tests.fakes.scripted_model import ScriptedModel
 from tests.support.http import serve_http
-from tests.support.system import make_repo
+from tests.support.system import api_token, make_repo
 
 # The names bench/k8s_spawn.py and bench/k8s_spawn_probe.py import from here.
 __all__ = [
@@ -84,7 +84,8 @@ DEFAULT_WARMUP_RUNS = 1
 async def run_all(args: argparse.Namespace, tmp: Path, repo: Path, database_url: str,
                   model: ScriptedModel) -> tuple[list[Sample], list[Sample]]:
     settings = Settings.from_env({}, data_dir=tmp / "data", database_url=database_url, bridge_port=0,
-                                 opencode_bin=args.opencode_bin, provider_base_url=model.base_url, model=MODEL)
+                                 model_proxy_port=0, repo_roots=(str(tmp),), opencode_bin=args.opencode_bin,
+                                 provider_base_url=model.base_url, model=MODEL)
     system = ControlPlane(settings)
     system_samples: list[Sample] = []
     baseline_samples: list[Sample] = []
@@ -92,8 +93,10 @@ async def run_all(args: argparse.Namespace, tmp: Path, repo: Path, database_url:
     try:
         api = build_api()
         attach(api, system.context)
+        token = await api_token(system.context, name="bench")  # REST calls authenticate like any script's
         async with serve_http(api) as base_url, httpx.AsyncClient(
-                base_url=base_url, timeout=HTTP_TIMEOUT_SECONDS, trust_env=False) as client:
+                base_url=base_url, timeout=HTTP_TIMEOUT_SECONDS, trust_env=False,
+                headers={"Authorization": f"Bearer {token}"}) as client:
             for index in range(args.warmup + args.runs):
                 ours = await system_run(client, system, repo)
                 theirs = await baseline_run(tmp / f"baseline-{index}", repo, model.base_url, args.opencode_bin)

@@ -1,5 +1,9 @@
 """The web process: the Reflex app, the REST API mounted beside it, and the control
-plane (with the background jobs on the embedded default) started by a lifespan task."""
+plane (with the background jobs on the embedded default) started by a lifespan task.
+
+The REST API app is Reflex's ``api_transformer``: Reflex mounts its own routes (pages,
+the event socket) inside it, so the API's HTTP boundary (trusted hosts, own-origin
+CORS, bounded bodies; ``openinspect_app/http``) guards them too."""
 
 from __future__ import annotations
 
@@ -13,14 +17,12 @@ import reflex as rx
 from openinspect_app import log_setup, pages, running
 from openinspect_app.api import presence
 from openinspect_app.api.app import attach, build_api
+from openinspect_app.http.policy import check_listening, local_sign_in_allowed
 from openinspect_app.live.projector import LiveSessions
 from openinspect_app.state.session import SessionShared
 from openinspect_core.settings import Settings
 
 api = build_api()
-
-
-api.add_route(presence.PATH, presence.report_presence, methods=["POST"])
 app = rx.App(api_transformer=api, head_components=[rx.script(presence.SCRIPT)])
 pages.register(app)
 
@@ -31,11 +33,12 @@ async def control_plane() -> AsyncIterator[None]:
     from backend_jobs.control_plane import ControlPlane
 
     settings = Settings.from_env(os.environ)
+    check_listening(settings)  # before anything starts: beyond loopback needs an identity provider
     log_setup.configure(settings)
     plane = ControlPlane(settings)
     await plane.start()
     live = LiveSessions(plane.context, publish_to_viewers)
-    running.install(running.Running(plane.context, live, local_sign_in=_on_loopback()))
+    running.install(running.Running(plane.context, live, local_sign_in=local_sign_in_allowed(settings)))
     attach(api, plane.context)
     try:
         yield
@@ -52,11 +55,6 @@ async def publish_to_viewers(session_id: str, changes: dict[str, Any]) -> None:
         shared = await root.get_state(SessionShared)
         for name, value in changes.items():
             setattr(shared, name, value)
-
-
-def _on_loopback() -> bool:
-    host = rx.config.get_config().backend_host
-    return host in ("127.0.0.1", "localhost", "::1")
 
 
 app.register_lifespan_task(control_plane)

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from openinspect_app.http.redirects import safe_next
+
 SESSIONS = "/"
 SIGN_IN = "/signin"
+SETTINGS = "/settings"
 SESSION = "/sessions/[session_id]"
+# The HTTP endpoints the pages post forms to (only an HTTP response can set an HttpOnly cookie).
+AUTH_LOCAL = "/api/auth/local"
+AUTH_SIGN_OUT = "/api/auth/sign-out"
 
 
 def session_url(session_id: str) -> str:
@@ -14,7 +20,7 @@ def session_url(session_id: str) -> str:
 
 
 def sign_in_url(next_path: str) -> str:
-    return f"{SIGN_IN}?next={quote(next_path, safe='/')}"
+    return f"{SIGN_IN}?next={quote(safe_next(next_path, SESSIONS), safe='/')}"
 
 
 def session_id_from_path(path: str) -> str:

@@ -8,9 +8,11 @@ the project reads globals.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from openinspect_app.live.projector import LiveSessions
+from openinspect_app.live.sign_ins import SignInCache
 from openinspect_core.context import AppContext
 
 
@@ -23,14 +25,25 @@ class Running:
     context: AppContext
     live: LiveSessions
     local_sign_in: bool  # the web server listens on loopback only
+    sign_ins: SignInCache = field(default_factory=SignInCache)  # verified sign-ins per tab (state/viewer.py)
 
 
 _running: Running | None = None
+# What the pages wire into the running parts once they exist (they are built after the pages).
+_on_install: list[Callable[[Running], None]] = []
+
+
+def when_installed(hook: Callable[[Running], None]) -> None:
+    """Run ``hook`` on the running parts each time they are installed."""
+    _on_install.append(hook)
 
 
 def install(running: Running | None) -> None:
     global _running
     _running = running
+    if running is not None:
+        for hook in _on_install:
+            hook(running)
 
 
 def get() -> Running:

@@ -103,6 +103,36 @@ class User(SQLModel, table=True):
     created_at: datetime = _time()
 
 
+class SignIn(SQLModel, table=True):
+    """A server-side sign-in: the browser holds a signed cookie naming it; the row holds only its hash."""
+
+    __tablename__ = "sign_in"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    user_id: str = Field(foreign_key="user.id", index=True, max_length=32)
+    token_hash: str = Field(unique=True, max_length=64)
+    provider: str = Field(max_length=16)  # local | github
+    created_at: datetime = _time()
+    expires_at: datetime = _time()
+    last_seen_at: datetime = _time()
+    revoked_at: datetime | None = _time(nullable=True)
+
+
+class ApiToken(SQLModel, table=True):
+    """A personal API token for scripts: shown once, kept only as a hash, revocable."""
+
+    __tablename__ = "api_token"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    user_id: str = Field(foreign_key="user.id", index=True, max_length=32)
+    name: str = Field(max_length=100)
+    token_hash: str = Field(unique=True, max_length=64)
+    prefix: str = Field(max_length=16)  # the first characters, so a person can tell their tokens apart
+    created_at: datetime = _time()
+    last_used_at: datetime | None = _time(nullable=True)
+    revoked_at: datetime | None = _time(nullable=True)
+
+
 class Repo(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     url: str = Field(unique=True, max_length=2000)
@@ -205,6 +235,8 @@ class Sandbox(SQLModel, table=True):
     external_id: str | None = Field(default=None, max_length=255)
     status: SandboxStatus = _status(SandboxStatus, SandboxStatus.SPAWNING, 16, index=True)
     auth_token_hash: str = Field(unique=True, max_length=64)
+    # The sandbox's own credential for the model proxy (never the provider's key).
+    proxy_token_hash: str | None = Field(default=None, unique=True, max_length=64)
     last_acked_seq: int = 0
     created_at: datetime = _time()
     ready_at: datetime | None = _time(nullable=True)
@@ -213,3 +245,18 @@ class Sandbox(SQLModel, table=True):
     exit_code: int | None = None
     failure_reason: str | None = None
 
+
+
+class ModelUsage(SQLModel, table=True):
+    """What one model call through the proxy cost: the one place tokens and cost are metered."""
+
+    __tablename__ = "model_usage"
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(foreign_key="session.id", index=True, max_length=32)
+    sandbox_id: str = Field(foreign_key="sandbox.id", max_length=32)
+    model: str = Field(max_length=200)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    created_at: datetime = _time()

@@ -8,8 +8,8 @@ against this list by a test. Only a composition root calls
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from openinspect_protocol import launch
@@ -27,6 +27,13 @@ class Setting:
     env: str
     default: str | None
     help: str
+    # Read without code of its own into the field named after it (OPENINSPECT_MAX_FRAME_BYTES ->
+    # max_frame_bytes): "int", "bool", "str" or "list" (comma-separated); "" for the older, hand-read ones.
+    kind: str = ""
+
+    @property
+    def field_name(self) -> str:
+        return self.env.removeprefix("OPENINSPECT_").lower()
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -52,7 +59,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OPENINSPECT_K8S_MEMORY", "1Gi/4Gi", "Kubernetes backend: sandbox memory as `request/limit`."),
     Setting("OPENINSPECT_K8S_TTL_AFTER_FINISHED_SECONDS", "300",
             "Kubernetes backend: finished sandbox Jobs are deleted after this long."),
-    Setting("OPENINSPECT_SANDBOX_MAX_LIFETIME_SECONDS", "14400",
+    Setting("OPENINSPECT_SANDBOX_MAX_LIFETIME_SECONDS", "14400",  # both backends enforce it
             "Longest a sandbox may live (Kubernetes: the Job's activeDeadlineSeconds)."),
     Setting("OPENINSPECT_OPENCODE_BIN", None,
             "Path of the `opencode` binary; default the pinned copy in node_modules/, else PATH."),
@@ -74,20 +81,76 @@ SETTINGS: tuple[Setting, ...] = (
             "Stop a sandbox after this long with nothing to do (0 = never); the next prompt starts one."),
     Setting("OPENINSPECT_BOT_NAME", launch.BOT_NAME, "Committer name on the agent's commits."),
     Setting("OPENINSPECT_BOT_EMAIL", launch.BOT_EMAIL, "Committer email on the agent's commits."),
-    Setting("OPENINSPECT_DEFAULT_AUTHOR_NAME", "Local User",
-            "Author of API prompts that name nobody (embedded default)."),
-    Setting("OPENINSPECT_DEFAULT_AUTHOR_EMAIL", "local@openinspect.local",
-            "Email of that default author."),
     Setting("OPENINSPECT_MAX_PROMPT_CHARS", "64000", "Longest prompt accepted."),
     Setting("OPENINSPECT_MAX_PENDING_PROMPTS", "10", "Most unfinished (queued or running) prompts per session."),
     Setting("OPENINSPECT_LOG_FORMAT", "text",
             "`text` (readable in a terminal) or `json` (one JSON object per line, for production)."),
+    # Who is asking (docs/security.md).
+    Setting("OPENINSPECT_WEB_HOST", "127.0.0.1",
+            "Interface the web app binds; beyond loopback only with an identity provider other than local sign-in.",
+            "str"),
+    Setting("OPENINSPECT_WEB_PORT", "3000", "Port of the web app and REST API.", "int"),
+    Setting("OPENINSPECT_PUBLIC_URL", None,
+            "The app's own origin as browsers reach it (CORS, CSRF and Host checks); default http://<web host>:<port>.",
+            "str"),
+    Setting("OPENINSPECT_ALLOWED_HOSTS", "",
+            "More `Host` header values to accept, comma-separated (the public URL's host always is).", "list"),
+    Setting("OPENINSPECT_IDENTITY_PROVIDER", "local",
+            "How people sign in: `local` (name and email, loopback only).", "str"),
+    Setting("OPENINSPECT_SESSION_SECRET", None,
+            "Key that signs sign-in cookies; default a random key kept in `<data dir>/session-secret` (mode 0600).",
+            "str"),
+    Setting("OPENINSPECT_SESSION_TTL_SECONDS", "1209600", "A sign-in lasts this long (default 14 days).", "int"),
+    # Which repositories a session may use.
+    Setting("OPENINSPECT_REPO_HOSTS", "github.com", "Hosts http(s) repository URLs may name, comma-separated.",
+            "list"),
+    Setting("OPENINSPECT_REPO_ROOTS", "~",
+            "Directories local repository paths must be under, comma-separated (never the data dir).", "list"),
+    Setting("OPENINSPECT_REPO_ALLOW_PRIVATE_NETWORKS", "false",
+            "Allow repository URLs whose host is a loopback or private address (never link-local/metadata).",
+            "bool"),
+    # Bounds: each refusal says which one.
+    Setting("OPENINSPECT_MAX_ACTIVE_SESSIONS_PER_USER", "100", "Most sessions one person has that are not archived.",
+            "int"),
+    Setting("OPENINSPECT_MAX_SANDBOXES", "20", "Most sandboxes alive at once, overall.", "int"),
+    Setting("OPENINSPECT_MAX_SANDBOXES_PER_USER", "5", "Most sandboxes alive at once for one person's sessions.",
+            "int"),
+    Setting("OPENINSPECT_MAX_REQUEST_BYTES", "1048576", "Largest request body (chunked or not).", "int"),
+    Setting("OPENINSPECT_MAX_PAGE_BYTES", "1048576", "Most bytes of events in one page or stream batch.", "int"),
+    Setting("OPENINSPECT_MAX_FRAME_BYTES", "262144", "Largest frame a sandbox bridge may send.", "int"),
+    Setting("OPENINSPECT_BRIDGE_MAX_EVENTS_PER_SECOND", "500", "Sustained events per second one sandbox may send.",
+            "int"),
+    Setting("OPENINSPECT_BRIDGE_MAX_BYTES_PER_SECOND", "2097152", "Sustained bytes per second one sandbox may send.",
+            "int"),
+    # The model proxy: sandboxes reach the model through it and never hold the provider's key.
+    Setting("OPENINSPECT_MODEL_PROXY_HOST", "127.0.0.1", "Interface the model proxy binds.", "str"),
+    Setting("OPENINSPECT_MODEL_PROXY_PORT", "8766", "Port of the model proxy (0 = any free).", "int"),
+    Setting("OPENINSPECT_MODEL_PROXY_PUBLIC_URL", None,
+            "URL sandboxes use to reach the model proxy; default http://<host>:<port>.", "str"),
 )
 _DEFAULTS = {s.env: s.default for s in SETTINGS}
 
 
 class ConfigError(ValueError):
     """A setting has a value that cannot work; the message names it."""
+
+
+IDENTITY_PROVIDERS = ("local",)  # the GitHub issue adds "github"
+
+
+def _typed(setting: Setting, raw: str | None, number: Callable[[str, type[int]], float]) -> object:
+    match setting.kind:
+        case "int":
+            return int(number(setting.env, int))
+        case "bool":
+            value = (raw or "").strip().lower()
+            if value not in ("true", "false", "1", "0", "yes", "no"):
+                raise ConfigError(f"{setting.env} must be true or false, got {raw!r}")
+            return value in ("true", "1", "yes")
+        case "list":
+            return tuple(item.strip() for item in (raw or "").split(",") if item.strip())
+        case _:
+            return raw
 
 
 def _opencode_default() -> str:
@@ -134,7 +197,7 @@ class Settings:
     model: str
     provider_kind: str
     provider_base_url: str | None
-    provider_api_key: str | None
+    provider_api_key: str | None = field(repr=False)
     setup_timeout_seconds: float
     start_timeout_seconds: float
     heartbeat_interval_seconds: float
@@ -142,11 +205,40 @@ class Settings:
     sandbox_idle_timeout_seconds: float
     bot_name: str
     bot_email: str
-    default_author_name: str
-    default_author_email: str
     max_prompt_chars: int
     max_pending_prompts: int
     log_json: bool
+    web_host: str
+    web_port: int
+    public_url: str | None
+    allowed_hosts: tuple[str, ...]
+    identity_provider: str
+    session_secret: str | None = field(repr=False)
+    session_ttl_seconds: int
+    repo_hosts: tuple[str, ...]
+    repo_roots: tuple[str, ...]
+    repo_allow_private_networks: bool
+    max_active_sessions_per_user: int
+    max_sandboxes: int
+    max_sandboxes_per_user: int
+    max_request_bytes: int
+    max_page_bytes: int
+    max_frame_bytes: int
+    bridge_max_events_per_second: int
+    bridge_max_bytes_per_second: int
+    model_proxy_host: str
+    model_proxy_port: int
+    model_proxy_public_url: str | None
+
+    @property
+    def origin(self) -> str:
+        """The app's own origin (scheme://host[:port]) as browsers reach it."""
+        host = f"[{self.web_host}]" if ":" in self.web_host else self.web_host  # an IPv6 literal
+        return (self.public_url or f"http://{host}:{self.web_port}").rstrip("/")
+
+    @property
+    def on_loopback(self) -> bool:
+        return self.web_host in ("127.0.0.1", "localhost", "::1")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: object) -> Settings:
@@ -207,12 +299,16 @@ class Settings:
             sandbox_idle_timeout_seconds=float(number("OPENINSPECT_SANDBOX_IDLE_TIMEOUT_SECONDS", float)),
             bot_name=get("OPENINSPECT_BOT_NAME"),
             bot_email=get("OPENINSPECT_BOT_EMAIL"),
-            default_author_name=get("OPENINSPECT_DEFAULT_AUTHOR_NAME"),
-            default_author_email=get("OPENINSPECT_DEFAULT_AUTHOR_EMAIL"),
             max_prompt_chars=int(number("OPENINSPECT_MAX_PROMPT_CHARS", int)),
             max_pending_prompts=int(number("OPENINSPECT_MAX_PENDING_PROMPTS", int)),
             log_json=log_format == "json",
         )
+        for setting in SETTINGS:
+            if setting.kind:
+                values[setting.field_name] = _typed(setting, get(setting.env), number)
+        if values["identity_provider"] not in IDENTITY_PROVIDERS:
+            raise ConfigError(f"OPENINSPECT_IDENTITY_PROVIDER must be one of {', '.join(IDENTITY_PROVIDERS)}, "
+                              f"got {values['identity_provider']!r}")
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known
         if unknown:

@@ -5,9 +5,15 @@ written by the control plane); only the entrypoint calls
 :meth:`SandboxConfig.from_env`, and every part then gets its own frozen
 sub-config (the bridge its :class:`BridgeSettings`, the supervisor its
 :class:`SupervisorSettings`, the harness an :class:`~sandbox.harness.base.AgentConfig`)
-and never looks at the environment. Secrets (the sandbox token, the provider's
-API key) are kept out of ``repr`` and out of the environment handed to anything
+and never looks at the environment. Secrets (the bridge token, the model
+credential) are kept out of ``repr`` and out of the environment handed to anything
 the sandbox starts (:func:`child_environment`).
+
+The bridge token is not in the environment at all: the launch contract names a
+file (``OPENINSPECT_SANDBOX_TOKEN_FILE``) that :func:`take_token` reads and
+removes while the config is read, before anything is started, so no process of
+the sandbox can find it later (not in an environment, not in ``/proc``, not on
+disk).
 """
 
 from __future__ import annotations
@@ -20,14 +26,18 @@ from urllib.parse import quote
 from openinspect_protocol.launch import (
     ENV_PREFIX,
     HEARTBEAT_INTERVAL_SECONDS,
+    MAX_OUTBOX_EVENTS,
+    MAX_SCRIPT_OUTPUT_BYTES,
     SECRET_ENV_NAMES,
     LaunchError,
     LaunchSpec,
+    env_name,
 )
 
 from sandbox.harness.base import AgentConfig, ProviderConfig
 
 ConfigError = LaunchError  # what the entrypoint reports (exit code 2) when the environment is incomplete
+TOKEN_FILE_ENV = env_name("sandbox_token_file")
 
 # Never handed to a process the sandbox starts: the git identity variables, which
 # would override the per-prompt attribution in the clone's config (they beat git config).
@@ -86,6 +96,8 @@ class SandboxConfig:
     supervisor: SupervisorSettings
     agent: AgentConfig = field(repr=False)  # holds the provider's API key
     child_env: Mapping[str, str] = field(repr=False)  # environment for scripts, git and the agent
+    max_script_output_bytes: int = MAX_SCRIPT_OUTPUT_BYTES  # for the ScriptRunner
+    max_outbox_events: int = MAX_OUTBOX_EVENTS  # for the bridge's Outbox
 
     @property
     def repo_dir(self) -> Path:
@@ -97,10 +109,15 @@ class SandboxConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> SandboxConfig:
-        """Read the launch spec from ``environ``; raise :class:`ConfigError` naming what is wrong."""
+        """Read the launch spec from ``environ`` and take the bridge token from its file (which is
+        then gone); raise :class:`ConfigError` naming what is wrong."""
         spec = LaunchSpec.from_env(environ)
+        return cls.from_spec(spec, take_token(Path(spec.sandbox_token_file)), child_environment(environ))
+
+    @classmethod
+    def from_spec(cls, spec: LaunchSpec, token: str, child_env: Mapping[str, str]) -> SandboxConfig:
+        """The config for ``spec`` with its bridge ``token``; ``child_env`` is what started processes get."""
         workspace = Path(spec.workspace).absolute()
-        child_env = child_environment(environ)
         return cls(
             session_id=spec.session_id,
             sandbox_id=spec.sandbox_id,
@@ -110,7 +127,7 @@ class SandboxConfig:
                 control_plane_url=spec.control_plane_url,
                 session_id=spec.session_id,
                 sandbox_id=spec.sandbox_id,
-                sandbox_token=spec.sandbox_token,
+                sandbox_token=token,
                 heartbeat_interval_seconds=spec.heartbeat_interval_seconds,
             ),
             supervisor=SupervisorSettings(
@@ -133,7 +150,36 @@ class SandboxConfig:
                 env=child_env,
             ),
             child_env=child_env,
+            max_script_output_bytes=spec.max_script_output_bytes,
+            max_outbox_events=spec.max_outbox_events,
         )
+
+
+def take_token(path: Path) -> str:
+    """The bridge token in ``path``, which is removed: it is readable once, by the runtime alone.
+
+    A file that is missing, unreadable, empty or cannot be removed is a :class:`ConfigError`
+    (a token the sandbox's processes could still read is not used).
+    """
+    where = f"{TOKEN_FILE_ENV} ({path})"
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: cannot read the bridge token: {_reason(exc)}") from None
+    try:
+        path.unlink()
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot remove the bridge token's file after reading it: "
+                          f"{_reason(exc)}") from None
+    if not token:
+        raise ConfigError(f"{where}: the bridge token's file is empty")
+    return token
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return type(exc).__name__
 
 
 def child_environment(environ: Mapping[str, str]) -> dict[str, str]:

@@ -1,8 +1,11 @@
 """The sandbox process's one composition root: ``python -m sandbox.entrypoint``.
 
-It reads the environment once into a frozen :class:`~sandbox.config.SandboxConfig`,
-drops the secrets from its own environment (nothing the sandbox starts may
-inherit the bridge token), builds every part through its constructor, handing
+It first makes its own memory unreadable to the sandbox's other processes (they
+run as the same user: without this, ``/proc/<pid>/mem`` and ``environ`` of the
+runtime would be theirs to read), then reads the environment once into a frozen
+:class:`~sandbox.config.SandboxConfig` — taking the bridge token from its file,
+which is then removed, before anything is started — drops the secrets from its
+own environment, builds every part through its constructor, handing
 each only its own sub-config, routes SIGTERM and SIGINT to the supervisor's one
 shutdown, and exits with the supervisor's :class:`~sandbox.lifecycle.ExitCode`
 (2 when the environment is incomplete, before anything starts).
@@ -16,6 +19,7 @@ package, e.g. a test double), constructed the same way, with an
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import importlib
 import os
 import signal
@@ -58,12 +62,13 @@ def load_harness(name: str) -> type[AgentHarness]:
 def build(config: SandboxConfig) -> Supervisor:
     """Every part of a sandbox, wired; nothing started yet."""
     harness = load_harness(config.agent_name)(config.agent)
-    bridge = Bridge(config.bridge, Outbox())
+    bridge = Bridge(config.bridge, Outbox(config.max_outbox_events))
     return Supervisor(
         config.supervisor,
         bridge=bridge,
         repo=GitRepo(config.repo_dir, env=config.child_env),
-        scripts=ScriptRunner(config.repo_dir, env=config.child_env, emit=bridge.emit),
+        scripts=ScriptRunner(config.repo_dir, env=config.child_env, emit=bridge.emit,
+                             max_output_bytes=config.max_script_output_bytes),
         harness=harness,
     )
 
@@ -79,6 +84,21 @@ async def serve(supervisor: Supervisor) -> ExitCode:
     finally:
         for signum in signals:
             loop.remove_signal_handler(signum)
+
+
+PR_SET_DUMPABLE = 4  # prctl(2), <linux/prctl.h>
+
+
+def protect_memory() -> bool:
+    """Make this process non-dumpable: no process of the same user may then ptrace it or read its
+    ``/proc/<pid>/mem``, ``environ`` or open files (the kernel asks for CAP_SYS_PTRACE, which no
+    process of a sandbox has). What it starts is dumpable again after ``exec``: they hold no token.
+    False where the call is not available (not Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
 
 
 def _drop_secrets(environ: MutableMapping[str, str]) -> None:
@@ -98,6 +118,8 @@ async def _run(config: SandboxConfig) -> ExitCode:
 def main(environ: Mapping[str, str] | None = None) -> int:
     """Read ``environ`` (default: the process's environment), run the sandbox, return the exit code."""
     logs.configure(json_lines=True)
+    if environ is None and not protect_memory():
+        log.warning("entrypoint.memory_unprotected")  # still runs: the token file is gone all the same
     try:
         config = SandboxConfig.from_env(os.environ if environ is None else environ)
     except ConfigError as exc:

@@ -11,6 +11,11 @@ setup, fatal for start) is the supervisor's decision, not the runner's.
 A script may leave background processes behind on purpose (``start.sh``
 starting a dev server): they keep running, their output is read and dropped
 (so they never block on a full pipe), and :meth:`ScriptRunner.close` ends them.
+
+Output is bounded: after ``max_output_bytes`` (the launch spec's
+``max_script_output_bytes``) of one run, the rest is read and dropped, and one
+``warning`` (``script_output_truncated``) says so; the script runs on, and the
+tail of its output (what a failure is explained with) is still kept.
 """
 
 from __future__ import annotations
@@ -26,9 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import openinspect_protocol as protocol
+from openinspect_protocol.launch import MAX_SCRIPT_OUTPUT_BYTES
 from openinspect_protocol.logs import EventLog
 
 from sandbox.harness.base import Emit
+from sandbox.outbox import OutboxFull
 
 log = EventLog("sandbox.scripts")
 
@@ -108,7 +115,7 @@ class _OutputPump:
     """Reads one script's pipe, emitting chunks until muted, then reading and dropping."""
 
     def __init__(self, stream: asyncio.StreamReader, transport: asyncio.BaseTransport,
-                 script: protocol.ScriptName, emit: Emit) -> None:
+                 script: protocol.ScriptName, emit: Emit, max_output_bytes: int = MAX_SCRIPT_OUTPUT_BYTES) -> None:
         self._stream = stream
         self._transport = transport
         self._script = script
@@ -117,10 +124,48 @@ class _OutputPump:
         self.tail = Tail()
         self._muted = False
         self.dropped_bytes = 0
+        self._budget = max_output_bytes  # bytes of output still to be sent
+        self._refused = False  # the outbox is full: nothing more is sent (the tail is still kept)
+        self._truncated = False  # past the limit: the rest is dropped (and was said to be, once)
+        self._max_output_bytes = max_output_bytes
 
     def _send(self, text: str) -> None:
-        if text and not self._muted:
-            self._emit(protocol.ScriptOutput(script=self._script, text=text))
+        if text and not self._muted and not self._refused:
+            try:
+                self._emit(protocol.ScriptOutput(script=self._script, text=text))
+            except OutboxFull as full:  # the control plane is not taking events: keep reading, send no more
+                log.warning("scripts.output_dropped", script=self._script, reason=str(full))
+                self._refused = True
+
+    def _within_budget(self, text: str) -> str:
+        """What of ``text`` may still be sent; past the limit, send what is buffered and one warning."""
+        if not text:
+            return text
+        encoded = text.encode("utf-8", "surrogatepass")
+        if len(encoded) <= self._budget:
+            self._budget -= len(encoded)
+            return text
+        kept = encoded[:self._budget].decode("utf-8", "ignore")  # never half a character
+        self.dropped_bytes += len(encoded) - len(kept.encode("utf-8", "surrogatepass"))
+        if self._truncated:
+            return ""
+        self._budget, self._truncated = 0, True
+        for chunk in self._chunker.push(kept):
+            self._send(chunk)
+        self._send(self._chunker.take())
+        if not self._muted and not self._refused:
+            self._emit_note()
+        return ""
+
+    def _emit_note(self) -> None:
+        log.warning("scripts.output_truncated", script=self._script, limit_bytes=self._max_output_bytes)
+        try:
+            self._emit(protocol.WarningEvent(
+                code="script_output_truncated",
+                message=f"{self._script}.sh printed more than {self._max_output_bytes} bytes; the rest of its "
+                        "output was dropped (the script went on)"))
+        except OutboxFull:
+            self._refused = True
 
     def mute(self) -> None:
         """Send what is buffered, then drop everything read from now on."""
@@ -152,7 +197,7 @@ class _OutputPump:
                 continue
             text = decoder.decode(data)
             self.tail.feed(text)
-            for chunk in self._chunker.push(text):
+            for chunk in self._chunker.push(self._within_budget(text)):
                 self._send(chunk)
             if not self._chunker.pending:
                 deadline = None
@@ -160,7 +205,8 @@ class _OutputPump:
                 deadline = loop.time() + FLUSH_INTERVAL_SECONDS
         rest = decoder.decode(b"", final=True)
         self.tail.feed(rest)
-        self._chunker.push(rest)
+        for chunk in self._chunker.push(self._within_budget(rest)):
+            self._send(chunk)
         self._send(self._chunker.take())
 
 
@@ -197,10 +243,12 @@ def _group_running(pgid: int) -> bool:
 class ScriptRunner:
     """Runs ``.openinspect/<name>.sh`` scripts in ``repo_dir`` and ends what they leave behind."""
 
-    def __init__(self, repo_dir: Path, *, env: Mapping[str, str], emit: Emit) -> None:
+    def __init__(self, repo_dir: Path, *, env: Mapping[str, str], emit: Emit,
+                 max_output_bytes: int = MAX_SCRIPT_OUTPUT_BYTES) -> None:
         self._repo_dir = repo_dir
         self._env = dict(env)
         self._emit = emit
+        self._max_output_bytes = max_output_bytes
         self._groups: set[int] = set()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -237,7 +285,7 @@ class ScriptRunner:
         reader = asyncio.StreamReader()
         transport, _ = await loop.connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0))
-        pump = _OutputPump(reader, transport, script, self._emit)
+        pump = _OutputPump(reader, transport, script, self._emit, self._max_output_bytes)
         pump_task = asyncio.create_task(pump.run(), name=f"scripts.{script}.output")
         timed_out = False
         try:

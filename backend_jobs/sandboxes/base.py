@@ -28,6 +28,9 @@ class SandboxSpec:
     sandbox_id: str
     session_id: str
     env: Mapping[str, str] = field(default_factory=dict)  # LaunchSpec.to_env(): the runtime's OPENINSPECT_* settings
+    # The bridge token, delivered out of band: the backend puts it in the file the spec's
+    # OPENINSPECT_SANDBOX_TOKEN_FILE names (the runtime reads and removes it), never in an environment.
+    token: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)

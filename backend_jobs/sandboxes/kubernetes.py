@@ -1,8 +1,9 @@
 """Sandboxes as Kubernetes Jobs, through the official ``kubernetes`` client.
 
-Per sandbox: a Secret with its environment, then a Job (one hardened Pod,
-never retried, a deadline, a TTL after it finishes), then the Secret is made
-the Job's dependent so it goes with it. Everything is labelled with the session
+Per sandbox: a Secret with its launch variables and, under its own key, its
+bridge token (which only the Pod's init container mounts), then a Job (one
+hardened Pod, never retried, a deadline, a TTL after it finishes), then the
+Secret is made the Job's dependent so it goes with it. Everything is labelled with the session
 and the sandbox (``kubernetes_manifests``).
 
 How sandboxes end is learnt from watches, not polling (``kubernetes_watch``):

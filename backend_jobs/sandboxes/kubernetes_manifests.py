@@ -3,15 +3,28 @@
 No API calls here (``kubernetes.py`` makes them), so every field is tested
 without a cluster. One Job (one Pod, never retried) and one Secret per
 sandbox; labels tie both, and the Pod, to the session and the sandbox. The Pod
-is hardened: non-root, no capabilities, no privilege escalation, seccomp
-RuntimeDefault, no service-account token, read-only root filesystem with a
-writable workspace and /tmp, resources set, optional runtime class (gVisor).
+is hardened and passes Pod Security ``restricted``: non-root, no capabilities,
+no privilege escalation, seccomp RuntimeDefault, no service-account token,
+read-only root filesystem with a writable workspace and /tmp, only emptyDir and
+Secret volumes, resources set, optional runtime class (gVisor).
+
+The bridge token never enters an environment. It sits in the Secret under its
+own key (:data:`TOKEN_KEY`), which only a tiny init container mounts: it copies
+the token (mode 0600) into an in-memory emptyDir at the launch contract's token
+file, which the runtime reads and removes before it starts anything. The main
+container mounts that emptyDir, never the Secret, and takes the launch spec's
+variables key by key (``secretKeyRef``), never ``envFrom``: ``envFrom`` would
+turn every key, the token's too, into a variable (Kubernetes accepts
+``sandbox-token`` as a variable name).
 """
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 from typing import Any
+
+from openinspect_protocol.launch import IMAGE_TOKEN_FILE, WORKSPACE_ENV, env_name
 
 from backend_jobs.sandboxes.base import SandboxSpec
 
@@ -20,7 +33,13 @@ LABEL_SESSION = "openinspect.dev/session"
 LABEL_SANDBOX = "openinspect.dev/sandbox"
 SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY},app.kubernetes.io/component=sandbox"
 CONTAINER = "sandbox"
+INIT_CONTAINER = "token"
 WORKSPACE = "/workspace"
+TOKEN_KEY = "sandbox-token"  # the Secret's key holding the bridge token (never a variable)
+TOKEN_FILE = IMAGE_TOKEN_FILE  # where the runtime finds it: /run/openinspect/sandbox-token
+TOKEN_DIR = posixpath.dirname(TOKEN_FILE)
+TOKEN_SECRET_DIR = "/run/openinspect-secret"  # the Secret's token key, in the init container only
+TOKEN_FILE_ENV = env_name("sandbox_token_file")
 SANDBOX_UID = 10001  # the image's unprivileged user (sandbox/Dockerfile)
 # What the Pod runs: the image's ENTRYPOINT is an init (tini) that reaps the agent's
 # orphans; these arguments are its CMD, stated here too so a Job never depends on it.
@@ -66,13 +85,18 @@ def labels(spec: SandboxSpec) -> dict[str, str]:
 
 
 def secret(spec: SandboxSpec, pod: PodSettings) -> dict[str, Any]:
-    """The sandbox's environment (token, control-plane URL, …): never in the Job itself."""
+    """The sandbox's launch variables (control-plane URL, proxy credential, …) and, under
+    :data:`TOKEN_KEY` alone, its bridge token: never in the Job itself."""
+    if not spec.token:
+        raise ValueError("a Kubernetes sandbox needs its bridge token (SandboxSpec.token)")
+    if spec.token in spec.env.values() or TOKEN_KEY in spec.env:
+        raise ValueError("the bridge token must not be a launch variable: it goes to the init container only")
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": object_name(spec.sandbox_id), "namespace": pod.namespace, "labels": labels(spec)},
         "type": "Opaque",
-        "stringData": dict(spec.env),
+        "stringData": {**spec.env, TOKEN_KEY: spec.token},
     }
 
 
@@ -82,6 +106,41 @@ def owned_by(job: dict[str, Any]) -> dict[str, Any]:
         "apiVersion": "batch/v1", "kind": "Job", "name": job["metadata"]["name"], "uid": job["metadata"]["uid"],
         "controller": False, "blockOwnerDeletion": True,
     }]}}
+
+
+def _hardened() -> dict[str, Any]:
+    """Every container's securityContext (Pod Security ``restricted``, and a read-only root)."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def _token_init_container(pod: PodSettings) -> dict[str, Any]:
+    """Copies the token from the Secret into the in-memory volume, readable by the sandbox's user alone."""
+    return {
+        "name": INIT_CONTAINER,
+        "image": pod.image,
+        "imagePullPolicy": pod.image_pull_policy,
+        # coreutils' install: copy and set the mode in one step (the image is Debian; no shell needed).
+        "command": ["install", "-m", "0600", f"{TOKEN_SECRET_DIR}/{TOKEN_KEY}", TOKEN_FILE],
+        "securityContext": _hardened(),
+        # It copies a few bytes; requests and limits both, or the sandbox quota refuses the Pod.
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "32Mi"}},
+        "volumeMounts": [{"name": "token-secret", "mountPath": TOKEN_SECRET_DIR, "readOnly": True},
+                         {"name": "token", "mountPath": TOKEN_DIR}],
+    }
+
+
+def _launch_env(spec: SandboxSpec, name: str) -> list[dict[str, Any]]:
+    """The launch variables, each from its own key of the Secret; the Pod's layout set by the Pod."""
+    layout = {WORKSPACE_ENV: WORKSPACE, "HOME": f"{WORKSPACE}/home", "TMPDIR": "/tmp", TOKEN_FILE_ENV: TOKEN_FILE}
+    from_secret = [{"name": key, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
+                   for key in sorted(spec.env) if key not in layout]
+    return [*from_secret, *({"name": key, "value": value} for key, value in layout.items())]
 
 
 def job(spec: SandboxSpec, pod: PodSettings) -> dict[str, Any]:
@@ -98,33 +157,29 @@ def job(spec: SandboxSpec, pod: PodSettings) -> dict[str, Any]:
             "fsGroup": SANDBOX_UID,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
+        "initContainers": [_token_init_container(pod)],
         "containers": [{
             "name": CONTAINER,
             "image": pod.image,
             "imagePullPolicy": pod.image_pull_policy,
             "args": list(SANDBOX_ARGS),
-            "envFrom": [{"secretRef": {"name": name}}],
-            "env": [
-                {"name": "OPENINSPECT_WORKSPACE", "value": WORKSPACE},
-                {"name": "HOME", "value": f"{WORKSPACE}/home"},
-                {"name": "TMPDIR", "value": "/tmp"},
-            ],
-            "securityContext": {
-                "allowPrivilegeEscalation": False,
-                "privileged": False,
-                "readOnlyRootFilesystem": True,
-                "runAsNonRoot": True,
-                "capabilities": {"drop": ["ALL"]},
-            },
+            "env": _launch_env(spec, name),
+            "securityContext": _hardened(),
             "resources": {
                 "requests": {"cpu": pod.cpu_request, "memory": pod.memory_request},
                 "limits": {"cpu": pod.cpu_limit, "memory": pod.memory_limit},
             },
-            "volumeMounts": [{"name": "workspace", "mountPath": WORKSPACE}, {"name": "tmp", "mountPath": "/tmp"}],
+            # The token's volume, where the runtime reads and removes it; the Secret itself is not mounted.
+            "volumeMounts": [{"name": "workspace", "mountPath": WORKSPACE}, {"name": "tmp", "mountPath": "/tmp"},
+                             {"name": "token", "mountPath": TOKEN_DIR}],
         }],
         "volumes": [
             {"name": "workspace", "emptyDir": {"sizeLimit": pod.workspace_size}},
             {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+            # In memory: the token never touches the node's disk, and goes when the Pod goes.
+            {"name": "token", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
+            {"name": "token-secret", "secret": {"secretName": name, "items": [{"key": TOKEN_KEY, "path": TOKEN_KEY}],
+                                                "defaultMode": 0o400}},
         ],
     }
     if pod.runtime_class:

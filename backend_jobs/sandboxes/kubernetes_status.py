@@ -36,9 +36,14 @@ def _short(text: str | None) -> str:
     return text if len(text) <= MESSAGE_CHARS else text[:MESSAGE_CHARS] + "…"
 
 
+def _containers(status: dict[str, Any]) -> list[dict[str, Any]]:
+    """Init containers first: they run first, and the main container waits (PodInitializing) on them."""
+    return [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
+
+
 def config_failure(pod: dict[str, Any]) -> str | None:
     """A container the kubelet cannot create yet (it retries): the reason, for a later judgement."""
-    for container in (pod.get("status") or {}).get("containerStatuses") or []:
+    for container in _containers(pod.get("status") or {}):
         waiting = (container.get("state") or {}).get("waiting") or {}
         if waiting.get("reason") in CONFIG_FAILURES:
             return (f"the sandbox container could not be created ({waiting['reason']}): "
@@ -49,7 +54,7 @@ def config_failure(pod: dict[str, Any]) -> str | None:
 def pod_outcome(pod: dict[str, Any]) -> Ended | None:
     """None while the Pod may still come to something; else how it ended."""
     status = pod.get("status") or {}
-    for container in status.get("containerStatuses") or []:
+    for container in _containers(status):
         waiting = (container.get("state") or {}).get("waiting") or {}
         reason = waiting.get("reason")
         if reason in PULL_FAILURES:
@@ -59,10 +64,18 @@ def pod_outcome(pod: dict[str, Any]) -> Ended | None:
     phase = status.get("phase")
     if phase not in ("Failed", "Succeeded"):
         return None
-    terminated = next((((c.get("state") or {}).get("terminated")) for c in status.get("containerStatuses") or []
-                       if (c.get("state") or {}).get("terminated")), None)
     if phase == "Succeeded":
         return Ended(0, "the sandbox exited", False)
+    failed_init = next((c for c in status.get("initContainerStatuses") or []
+                        if ((c.get("state") or {}).get("terminated") or {}).get("exitCode", 0) != 0), None)
+    if failed_init is not None:  # the sandbox itself never started
+        terminated = failed_init["state"]["terminated"]
+        code = terminated.get("exitCode")
+        detail = _short(terminated.get("message")) or terminated.get("reason") or "Error"
+        return Ended(code, f"the sandbox pod's init container {failed_init.get('name', '')} failed "
+                           f"with exit code {code}: {detail}", True)
+    terminated = next((((c.get("state") or {}).get("terminated")) for c in status.get("containerStatuses") or []
+                       if (c.get("state") or {}).get("terminated")), None)
     if terminated:
         code = terminated.get("exitCode")
         detail = _short(terminated.get("message")) or terminated.get("reason") or "Error"

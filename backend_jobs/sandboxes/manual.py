@@ -1,15 +1,18 @@
 """Sandboxes started by someone else: the backend only says what to start.
 
-``spawn`` writes the sandbox's environment (its ``OPENINSPECT_*`` settings, the
-token among them) as JSON to ``<data dir>/manual-sandboxes/<sandbox id>.json``
-(mode 0600, in a 0700 directory) and returns at once; whoever reads the file
-runs the runtime with it — ``python -m sandbox.entrypoint`` in a debugger, or a
-benchmark's synthetic bridge — and it connects to the bridge server like any
-sandbox. ``OPENINSPECT_WORKSPACE`` is added (the session's directory under
-``<data dir>/workspaces/``, as the local backend uses), so the file is a
-complete environment for the runtime.
+``spawn`` writes the sandbox's environment (its ``OPENINSPECT_*`` settings) as
+JSON to ``<data dir>/manual-sandboxes/<sandbox id>.json`` and its bridge token to
+``<sandbox id>.token`` beside it (both mode 0600, in a 0700 directory), and
+returns at once; whoever reads the files runs the runtime with them —
+``python -m sandbox.entrypoint`` in a debugger, or a benchmark's synthetic
+bridge — and it connects to the bridge server like any sandbox. The environment
+names the token file (``OPENINSPECT_SANDBOX_TOKEN_FILE``), which the runtime
+reads and removes: one token file, one start. ``OPENINSPECT_WORKSPACE`` is added
+(the session's directory under ``<data dir>/workspaces/``, as the local backend
+uses), so the file is a complete environment for the runtime. Such a runtime is
+not isolated: it runs as whoever starts it, with what they can see.
 
-A sandbox is alive while its file exists. ``stop`` removes the file and reports
+A sandbox is alive while its environment file exists. ``stop`` removes the files and reports
 the exit; it cannot end a process it did not start, but the supervisor sends the
 bridge ``shutdown`` first, and a runtime that ends by itself goes silent and is
 declared failed by the heartbeat timer, as any sandbox is.
@@ -17,13 +20,13 @@ declared failed by the heartbeat timer, as any sandbox is.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from openinspect_protocol.launch import WORKSPACE_ENV
+from openinspect_protocol.launch import WORKSPACE_ENV, env_name
 from openinspect_protocol.logs import EventLog
 
 from backend_jobs.sandboxes.base import Capabilities, SandboxBackend, SandboxExit, SandboxSpec, SpawnError
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
 log = EventLog(__name__)
 
 ENV_FILE_SUFFIX = ".json"
+TOKEN_FILE_SUFFIX = ".token"
+TOKEN_FILE_ENV = env_name("sandbox_token_file")
 
 
 class ManualSandboxBackend(SandboxBackend):
@@ -52,18 +57,27 @@ class ManualSandboxBackend(SandboxBackend):
     def env_file(self, sandbox_id: str) -> Path:
         return self.env_dir / f"{sandbox_id}{ENV_FILE_SUFFIX}"
 
+    def token_file(self, sandbox_id: str) -> Path:
+        return self.env_dir / f"{sandbox_id}{TOKEN_FILE_SUFFIX}"
+
     async def spawn(self, spec: SandboxSpec) -> str:
-        env = {**spec.env, WORKSPACE_ENV: str(self.workspaces_dir / spec.session_id)}
+        token_path = self.token_file(spec.sandbox_id)
+        env = {**spec.env, WORKSPACE_ENV: str(self.workspaces_dir / spec.session_id),
+               TOKEN_FILE_ENV: str(token_path)}
         path = self.env_file(spec.sandbox_id)
         try:
             self.env_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            _write_private(path, env)
+            _write_private(token_path, spec.token)  # first: the environment file is what says "start me"
+            _write_private(path, json.dumps(env, indent=2, sort_keys=True))
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                token_path.unlink()
             raise SpawnError(f"could not write the manual sandbox's environment: {exc}") from exc
         log.info("sandbox.manual.waiting", sandbox_id=spec.sandbox_id, env_file=str(path))
         return spec.sandbox_id
 
     async def stop(self, external_id: str) -> None:
+        self.token_file(external_id).unlink(missing_ok=True)  # the runtime may have taken it already
         try:
             self.env_file(external_id).unlink()
         except FileNotFoundError:
@@ -78,13 +92,13 @@ class ManualSandboxBackend(SandboxBackend):
                 if p.name.endswith(ENV_FILE_SUFFIX)}
 
 
-def _write_private(path: Path, env: Mapping[str, str]) -> None:
-    """Write ``env`` as JSON, readable by this user only, and never half-written."""
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, readable by this user only, and never half-written."""
     partial = path.with_name(path.name + ".partial")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "w") as out:
-            json.dump(dict(env), out, indent=2, sort_keys=True)
+            out.write(text)
         os.chmod(partial, 0o600)  # O_CREAT's mode is masked by the umask; an existing file kept its own
         os.replace(partial, path)
     except BaseException:

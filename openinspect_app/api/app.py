@@ -1,31 +1,68 @@
-"""Builds the REST API app; the running system attaches its context at start-up."""
+"""Builds the REST API app; the running system attaches its context at start-up.
+
+The app carries the HTTP boundary (``openinspect_app/http``) as middlewares, so it
+guards whatever it is mounted with: in the web process Reflex's own routes (pages,
+the event socket) run inside it, behind the same host, origin and body checks.
+"""
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from openinspect_protocol.logs import EventLog
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from openinspect_app.api import routes
+from openinspect_app.api import auth_routes, presence, routes
+from openinspect_app.api.errors import ApiRefusal
+from openinspect_app.http.authn import Authenticate
+from openinspect_app.http.bodies import BodyLimit
+from openinspect_app.http.cors import Cors
+from openinspect_app.http.hosts import TrustedHosts
+from openinspect_app.http.policy import Attached
+from openinspect_app.http.responses import error_body
 from openinspect_core.context import AppContext
 from openinspect_core.services.errors import ServiceError
 
+log = EventLog(__name__)
+
 API_PREFIX = "/api"
-
-
-def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
-    return {"error": {"code": code, "message": message}}
+# The only paths under the protected prefixes that answer without credentials (a test checks that
+# this is exactly what the route table leaves open).
+PUBLIC_PATHS = frozenset({
+    f"{API_PREFIX}/health",
+    f"{API_PREFIX}/openapi.json",
+    f"{API_PREFIX}/docs",
+    f"{API_PREFIX}/auth/local",  # signing in is how one gets credentials
+})
+PROTECTED_PREFIXES = (f"{API_PREFIX}/", presence.PREFIX)
 
 
 def build_api() -> FastAPI:
     api = FastAPI(title="Open-Inspect", version="1", openapi_url=f"{API_PREFIX}/openapi.json",
-                  docs_url=f"{API_PREFIX}/docs", redoc_url=None)
-    api.state.context = None
+                  docs_url=f"{API_PREFIX}/docs", redoc_url=None, swagger_ui_oauth2_redirect_url=None)
+    api.state.attached = None
     api.include_router(routes.router, prefix=API_PREFIX)
+    api.include_router(auth_routes.router, prefix=API_PREFIX)
+    api.add_route(presence.PATH, presence.report_presence, methods=["POST"])
+
+    def current() -> Attached | None:
+        attached: Attached | None = api.state.attached
+        return attached
+
+    # Added innermost first: TrustedHosts(Cors(BodyLimit(Authenticate(app)))).
+    api.add_middleware(Authenticate, current=current, protected_prefixes=PROTECTED_PREFIXES,
+                       public_paths=PUBLIC_PATHS)
+    api.add_middleware(BodyLimit, current=current)
+    api.add_middleware(Cors, current=current)
+    api.add_middleware(TrustedHosts, current=current)
 
     @api.exception_handler(ServiceError)
     async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status_code)
+
+    @api.exception_handler(ApiRefusal)
+    async def refused(_: Request, exc: ApiRefusal) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status_code)
 
     @api.exception_handler(RequestValidationError)
@@ -36,12 +73,20 @@ def build_api() -> FastAPI:
 
     @api.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 503: "unavailable"}
+        code = {400: "invalid_request", 401: "unauthenticated", 404: "not_found", 405: "method_not_allowed",
+                413: "too_large", 503: "unavailable"}
         return JSONResponse(error_body(code.get(exc.status_code, "http_error"), str(exc.detail)),
-                            status_code=exc.status_code)
+                            status_code=exc.status_code, headers=exc.headers)
+
+    @api.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.error("api.internal_error", path=request.url.path[:200], error=repr(exc)[:500])
+        return JSONResponse(error_body("internal", "something went wrong on our side; it was logged"),
+                            status_code=500)
 
     return api
 
 
 def attach(api: FastAPI, context: AppContext | None) -> None:
-    api.state.context = context
+    """Serve ``context`` (None: stop serving; requests are then answered 503)."""
+    api.state.attached = None if context is None else Attached.of(context)

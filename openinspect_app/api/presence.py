@@ -5,6 +5,10 @@ Reflex send an update to every other tab of that session, so a heartbeat every
 few seconds from each viewer would cost viewers² updates. A plain HTTP POST
 (with the tab's Reflex token, to tie it to the tab that joined) costs one
 request and touches no state; the live projection publishes the outcome once.
+
+Like the API, it answers only a signed-in caller (the boundary, ``http/authn``,
+checks the cookie and the request's origin before this runs), and it reads at
+most a few KiB of body.
 """
 
 from __future__ import annotations
@@ -20,7 +24,18 @@ from openinspect_app.live.presence import HEARTBEAT_INTERVAL_SECONDS
 from openinspect_core.services import sessions
 from openinspect_core.services.errors import ServiceError
 
-PATH = "/_ui/presence/{session_id}"
+PREFIX = "/_ui/"  # the page helpers' own paths, protected like the API
+PATH = PREFIX + "presence/{session_id}"
+MAX_REPORT_BYTES = 4096  # a report is a few dozen bytes
+
+
+async def _bounded_body(request: Request) -> bytes | None:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_REPORT_BYTES:
+            return None
+    return body
 
 
 class Report(BaseModel):
@@ -33,8 +48,12 @@ class Report(BaseModel):
 
 async def report_presence(request: Request) -> Response:
     session_id = request.path_params["session_id"]
+    body = await _bounded_body(request)
+    if body is None:
+        return JSONResponse({"error": {"code": "too_large", "message": f"a presence report is at most "
+                                       f"{MAX_REPORT_BYTES} bytes"}}, status_code=413)
     try:
-        report = Report.model_validate_json(await request.body())
+        report = Report.model_validate_json(body)
         r = running.get()
     except (ValueError, running.NotRunning) as error:
         return JSONResponse({"error": {"code": "invalid_request", "message": str(error)[:200]}}, status_code=400)

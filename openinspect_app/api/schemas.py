@@ -5,35 +5,99 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from openinspect_core.models import Event, Message, User
+from openinspect_core.models import ApiToken, Event, Message, User
 from openinspect_core.services.sessions import SessionSummary
+
+# A database id: the API's own are 32 hex characters; anything else is "not found", and characters no
+# database column holds (NUL, say) never reach one.
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+NO_AUTHOR = ("is not accepted: the author of a prompt and the creator of a session is always the caller "
+             "(the person of the API token or sign-in); leave it out")
 
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: object) -> object:
+        # What a database cannot store is refused here (422), not by the database (500): PostgreSQL
+        # text holds no NUL, and neither backend stores a lone surrogate.
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise ValueError("must not contain NUL characters")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+        return value
 
-class AuthorIn(_In):
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=320)
+
+class _NoAuthor(_In):
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_author(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "author" in data:
+            raise ValueError(f"author {NO_AUTHOR}")
+        return data
 
 
-class CreateSessionIn(_In):
+class CreateSessionIn(_NoAuthor):
     repo_url: str = Field(min_length=1, max_length=2000)
     branch: str | None = Field(default=None, max_length=255)
     title: str | None = Field(default=None, max_length=200)
     model: str | None = Field(default=None, max_length=200)
-    author: AuthorIn | None = None
 
 
-class PromptIn(_In):
+class PromptIn(_NoAuthor):
     # Length is checked by the service (413 with a clear message), not here (422).
     content: str
     client_request_id: str = Field(min_length=1, max_length=200)
-    author: AuthorIn | None = None
     model: str | None = Field(default=None, max_length=200)
+
+
+class LocalSignInIn(_In):
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(min_length=3, max_length=320)
+    next: str | None = Field(default=None, max_length=2000, description="Where a form post goes next (a local path).")
+
+
+class TokenIn(_In):
+    name: str = Field(min_length=1, max_length=100, description="What the token is for, e.g. 'laptop CLI'.")
+
+
+class UserOut(BaseModel):
+    id: str
+    name: str
+    email: str
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(id=user.id, name=user.name, email=user.email)
+
+
+class SignedInOut(BaseModel):
+    user: UserOut
+
+
+class ApiTokenOut(BaseModel):
+    id: str
+    name: str
+    prefix: str = Field(description="The token's first characters, to tell tokens apart.")
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, token: ApiToken) -> ApiTokenOut:
+        return cls(id=token.id, name=token.name, prefix=token.prefix, created_at=token.created_at,
+                   last_used_at=token.last_used_at, revoked_at=token.revoked_at)
+
+
+class NewApiTokenOut(ApiTokenOut):
+    token: str = Field(description="The token itself: shown this once, never again (only its hash is kept).")
 
 
 class RepoOut(BaseModel):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from openinspect_app.routes import SESSIONS
+from openinspect_app.components.post_form import post_form
+from openinspect_app.routes import AUTH_SIGN_OUT, SESSIONS, SETTINGS
 from openinspect_app.state.auth import AuthState
 
 
@@ -24,7 +25,14 @@ def top_bar() -> rx.Component:
                 rx.text(
                     AuthState.user_name, size="2", display=rx.breakpoints(initial="none", md="block"), class_name="me"
                 ),
-                rx.button("Sign out", variant="ghost", size="1", on_click=AuthState.sign_out),
+                rx.link(rx.icon("settings", size=16), href=SETTINGS, color="inherit", aria_label="Settings",
+                        id="settings-link"),
+                # A real form post: the server ends the sign-in and clears the HttpOnly cookie.
+                post_form(
+                    rx.button("Sign out", variant="ghost", size="1", type="submit", id="sign-out"),
+                    action=AUTH_SIGN_OUT,
+                    display="flex",
+                ),
                 align="center",
                 spacing="2",
             ),
@@ -41,10 +49,19 @@ def top_bar() -> rx.Component:
     )
 
 
+def auth_notice() -> rx.Component:
+    return rx.cond(
+        AuthState.auth_notice != "",
+        rx.callout(AuthState.auth_notice, icon="lock", color_scheme="amber", size="1", width="100%",
+                   id="auth-notice", margin_bottom="1em"),
+    )
+
+
 def page(*children: rx.Component, max_width: str = "1200px") -> rx.Component:
     return rx.box(
         top_bar(),
         rx.box(
+            auth_notice(),
             *children,
             max_width=max_width,
             margin_x="auto",

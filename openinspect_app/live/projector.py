@@ -27,10 +27,11 @@ from sqlmodel import col, select
 
 from openinspect_app.live.presence import PresenceBook
 from openinspect_app.live.timeline_view import Entry, TimelineView
+from openinspect_app.live.viewer_guard import ViewerGuard
 from openinspect_core.context import AppContext
 from openinspect_core.models import Event, Participant, User
 from openinspect_core.notify.local import Subscription
-from openinspect_core.services import sessions, timeline
+from openinspect_core.services import identity, sessions, timeline
 
 log = EventLog(__name__)
 
@@ -114,6 +115,8 @@ class LiveSessions:
         self.context = context
         self.publish = publish
         self.presence = presence or PresenceBook()
+        # Tabs linked to each session, unlinked when their sign-in ends (the pages install its ``forget``).
+        self.viewers = ViewerGuard(self._sign_in_works)
         self._projections: dict[str, Projection] = {}
 
     def watch(self, session_id: str) -> None:
@@ -168,6 +171,7 @@ class LiveSessions:
                     if read:
                         last_read = self.presence.clock()
                     await self._catch_up(projection, read_events=read)
+                    await self._unlink_signed_out(session_id)
                     if self._should_stop(projection):
                         return
                     await asyncio.sleep(PUSH_INTERVAL_SECONDS)
@@ -178,6 +182,19 @@ class LiveSessions:
         finally:
             if self._projections.get(session_id) is projection:
                 del self._projections[session_id]
+
+    async def _sign_in_works(self, sign_in: str) -> bool:
+        async with self.context.db.session() as db:
+            return await identity.find_sign_in(db, sign_in) is not None
+
+    async def _unlink_signed_out(self, session_id: str) -> None:
+        try:
+            gone = await self.viewers.sweep(session_id)
+        except Exception:  # a failed sweep is tried again on the next round; the projection goes on
+            log.exception("live.viewer_sweep_failed", session_id=session_id)
+            return
+        for client_token in gone:
+            self.presence.leave(session_id, client_token)
 
     def _should_stop(self, projection: Projection) -> bool:
         now = self.presence.clock()

@@ -1,20 +1,32 @@
-"""Pages, registered in one place (``register``), each with its on_load."""
+"""Pages, registered in one place (``register``), each with its on_load; and the identity gate
+every Reflex event passes first (``state/gate.py``)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import reflex as rx
 
+from openinspect_app import running
 from openinspect_app.pages.session import session_page
 from openinspect_app.pages.sessions import sessions_page
+from openinspect_app.pages.settings import settings_page
 from openinspect_app.pages.sign_in import sign_in_page
-from openinspect_app.routes import SESSION, SESSIONS, SIGN_IN
-from openinspect_app.state.session import SessionPage, SessionShared
+from openinspect_app.routes import SESSION, SESSIONS, SETTINGS, SIGN_IN
+from openinspect_app.state.gate import IdentityGate
+from openinspect_app.state.session import SessionPage, SessionShared, forget_viewers
 from openinspect_app.state.sessions import SessionsPage
+from openinspect_app.state.settings import SettingsState
+from openinspect_app.state.sign_in import SignInPage
 
 
 def register(app: rx.App) -> None:
+    app.add_middleware(IdentityGate(), index=0)
+    forget = partial(forget_viewers, app)
+    running.when_installed(lambda r: setattr(r.live.viewers, "forget", forget))
     app.add_page(sessions_page, route=SESSIONS, title="Sessions · Open-Inspect", on_load=SessionsPage.open)
-    app.add_page(sign_in_page, route=SIGN_IN, title="Sign in · Open-Inspect")
+    app.add_page(sign_in_page, route=SIGN_IN, title="Sign in · Open-Inspect", on_load=SignInPage.open)
+    app.add_page(settings_page, route=SETTINGS, title="Settings · Open-Inspect", on_load=SettingsState.open)
     app.add_page(
         session_page, route=SESSION, title="Session · Open-Inspect", on_load=[SessionShared.join, SessionPage.open]
     )

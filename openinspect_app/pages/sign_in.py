@@ -1,59 +1,70 @@
-"""Local sign-in: a display name and an email, kept in this browser."""
+"""Sign in: a plain HTML form posted to the sign-in endpoint, which sets the HttpOnly cookie.
+
+Local sign-in (a display name and an email) is shown only where the server
+offers it (listening on loopback, reached there); anywhere else the page says why.
+"""
 
 from __future__ import annotations
 
 import reflex as rx
 
 from openinspect_app.components.layout import page
-from openinspect_app.state.auth import AuthState
+from openinspect_app.components.post_form import post_form
+from openinspect_app.routes import AUTH_LOCAL
+from openinspect_app.state.sign_in import LOCAL, UNAVAILABLE, SignInPage
+
+
+def local_form() -> rx.Component:
+    return post_form(
+        rx.vstack(
+            rx.heading("Sign in", size="5"),
+            rx.text(
+                "Your name and email go on the prompts you send and on the commits the agent makes for you. "
+                "The server keeps your sign-in; this browser holds only a cookie page scripts cannot read.",
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.cond(
+                SignInPage.signed_in,
+                rx.text("You are signed in as ", rx.text.strong(SignInPage.user_name),
+                        ". Signing in again switches this browser to the person you give.", size="2"),
+            ),
+            rx.input(name="name", placeholder="Display name", width="100%", size="3", required=True,
+                     max_length=200, id="signin-name", auto_complete="name"),
+            rx.input(name="email", placeholder="Email", type="email", width="100%", size="3", required=True,
+                     max_length=320, id="signin-email", auto_complete="email"),
+            rx.el.input(type="hidden", name="next", value=SignInPage.next_path),
+            rx.cond(
+                SignInPage.error != "",
+                rx.callout(SignInPage.error, icon="triangle-alert", color_scheme="red", size="1", width="100%",
+                           id="signin-error"),
+            ),
+            rx.text("An existing person keeps the name they first signed in with.", size="1", color_scheme="gray"),
+            rx.button("Continue", type="submit", size="3", width="100%", id="signin-submit"),
+            spacing="3",
+        ),
+        action=AUTH_LOCAL,
+        id="signin-form",
+    )
+
+
+def unavailable() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Signing in is not available here", size="5"),
+        rx.text(SignInPage.unavailable_reason, size="2", id="signin-unavailable"),
+        spacing="3",
+    )
 
 
 def sign_in_page() -> rx.Component:
     return page(
         rx.center(
             rx.card(
-                rx.form(
-                    rx.vstack(
-                        rx.heading("Sign in", size="5"),
-                        rx.text(
-                            "Your name and email go on the prompts you send and on the commits the agent "
-                            "makes for you. They stay in this browser.",
-                            size="2",
-                            color_scheme="gray",
-                        ),
-                        rx.input(
-                            name="name",
-                            placeholder="Display name",
-                            default_value=AuthState.user_name,
-                            width="100%",
-                            size="3",
-                            required=True,
-                            id="signin-name",
-                        ),
-                        rx.input(
-                            name="email",
-                            placeholder="Email",
-                            type="email",
-                            width="100%",
-                            size="3",
-                            default_value=AuthState.user_email,
-                            required=True,
-                            id="signin-email",
-                        ),
-                        rx.cond(
-                            AuthState.sign_in_error != "",
-                            rx.callout(
-                                AuthState.sign_in_error,
-                                icon="triangle-alert",
-                                color_scheme="red",
-                                size="1",
-                                width="100%",
-                            ),
-                        ),
-                        rx.button("Continue", type="submit", size="3", width="100%", id="signin-submit"),
-                        spacing="3",
-                    ),
-                    on_submit=AuthState.sign_in,
+                rx.match(
+                    SignInPage.mode,
+                    (LOCAL, local_form()),
+                    (UNAVAILABLE, unavailable()),
+                    rx.center(rx.spinner(size="3"), padding="2em"),
                 ),
                 width="100%",
                 max_width="420px",

@@ -1,69 +1,57 @@
-"""Who is using this browser.
+"""Who is using this tab, as the server knows it.
 
-Embedded default: *local sign-in* — a person gives a display name and an email
-(the identity their prompts and commits carry), remembered in the browser's
-local storage. It is offered only while the web server listens on loopback,
-where everyone who can reach it is already on this machine. GitHub OAuth will be
-another way to set the same two values (``identity``), verified by the server.
+The person is whoever the HttpOnly sign-in cookie names (``state/viewer.py``),
+verified on the server for every event; nothing the browser keeps or sends
+says who it is. Signing in and out are plain form posts to the HTTP endpoints
+(``/api/auth/local``, ``/api/auth/sign-out``), because only an HTTP response can
+set an HttpOnly cookie. The name and email a page shows are copied here from
+the ``User`` row by the identity gate (``state/gate.py``) — display only: a
+handler that acts asks ``_viewer()``, which checks the cookie itself. (Helpers here are
+private: Reflex makes every public method of a state an event handler a page may call.)
 """
 
 from __future__ import annotations
 
-import re
+from typing import Any
 
 import reflex as rx
 
-from openinspect_app import running
-from openinspect_app.routes import SESSIONS, SIGN_IN, sign_in_url
+from openinspect_app.live.sign_ins import Viewer
+from openinspect_app.routes import SESSIONS, sign_in_url
+from openinspect_app.state.viewer import who_is_asking
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+NOT_SIGNED_IN = "You are not signed in (or your sign-in ended). Sign in again to go on."
 
 
 class AuthState(rx.State):
-    user_name: str = rx.LocalStorage("", name="openinspect_user_name", sync=True)
-    user_email: str = rx.LocalStorage("", name="openinspect_user_email", sync=True)
-    sign_in_error: str = ""
-
-    @rx.var
-    def signed_in(self) -> bool:
-        return bool(self.user_name and self.user_email)
+    # Shown by the top bar; set by the identity gate from the server's lookup, never by the browser.
+    user_name: str = ""
+    user_email: str = ""
+    signed_in: bool = False
+    auth_notice: str = ""  # why the last event was refused
+    _user_id: str = ""  # whose state this tab holds (the gate resets it all when that changes)
 
     @rx.var
     def initials(self) -> str:
         return "".join(part[0] for part in self.user_name.split()[:2]).upper() or "?"
 
-    def identity(self) -> tuple[str, str] | None:
-        return (self.user_name, self.user_email) if self.signed_in else None
+    async def _viewer(self) -> Viewer | None:
+        """The person asking now (the cookie checked on the server), or None with a notice set."""
+        viewer = await who_is_asking(self.router.headers.cookie, self.router.session.client_token)
+        if viewer is None:
+            self.auth_notice = NOT_SIGNED_IN
+            return None
+        return viewer
 
-    @rx.event
-    def sign_in(self, form: dict[str, str]) -> rx.event.EventSpec | None:
-        name, email = form.get("name", "").strip(), form.get("email", "").strip().lower()
-        try:
-            allowed = running.get().local_sign_in
-        except running.NotRunning as exc:
-            self.sign_in_error = str(exc)
-            return None
-        if not allowed:
-            self.sign_in_error = ("Local sign-in is only available while the server listens on loopback "
-                                  "(OPENINSPECT_WEB_HOST=127.0.0.1).")
-            return None
-        if not name or len(name) > 200:
-            self.sign_in_error = "Please give a display name."
-            return None
-        if not EMAIL.match(email):
-            self.sign_in_error = "Please give an email address (it goes on your commits)."
-            return None
-        self.user_name, self.user_email, self.sign_in_error = name, email, ""
-        target = self.router.url.query_parameters.get("next") or SESSIONS
-        return rx.redirect(target if target.startswith("/") else SESSIONS)
+    def _show_viewer(self, viewer: Viewer | None) -> None:
+        """Show ``viewer`` as the person of this tab (the gate calls it; display only)."""
+        self._user_id = viewer.user_id if viewer else ""
+        self.user_name = viewer.name if viewer else ""
+        self.user_email = viewer.email if viewer else ""
+        self.signed_in = viewer is not None
+        if viewer is not None:
+            self.auth_notice = ""
 
-    @rx.event
-    def sign_out(self) -> rx.event.EventSpec:
-        self.user_name = self.user_email = ""
-        return rx.redirect(SIGN_IN)
-
-    @rx.event
-    def require_sign_in(self) -> rx.event.EventSpec | None:
-        if not self.signed_in:
-            return rx.redirect(sign_in_url(self.router.url.path or SESSIONS))
-        return None
+    def _to_sign_in(self) -> Any:
+        """The redirect a page load gets when nobody is signed in: back here afterwards."""
+        return rx.redirect(sign_in_url(self.router.url.path or SESSIONS))

@@ -5,11 +5,17 @@
 Reflex sends each change to all of them at once. ``SessionPage`` is each
 viewer's own: the prompt being typed, older history loaded on demand, notices.
 Handlers stay thin: they check who is asking and call services.
+
+Single tenant: any signed-in person may see and act on any session; nobody else
+may do anything — a tab nobody is signed in to is never linked to a session's
+shared state (``join``), so no state of any session reaches it. Prompts and
+sessions are attributed to the person the server found (``AuthState.viewer``).
 """
 
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Any
 
 import reflex as rx
@@ -21,7 +27,8 @@ from openinspect_app.live.projector import SLOT_COUNT
 from openinspect_app.live.timeline_view import Entry, QueuedPrompt
 from openinspect_app.routes import session_id_from_path
 from openinspect_app.state.auth import AuthState
-from openinspect_core.services import prompts, sessions, users
+from openinspect_app.state.viewer import user_row, who_is_asking
+from openinspect_core.services import prompts, sessions
 from openinspect_core.services.errors import ServiceError
 
 OLDER_PAGE = 100
@@ -69,10 +76,17 @@ class SessionShared(rx.SharedState):
 
     @rx.event
     async def join(self) -> None:
-        """Link this viewer to the session's shared state (first on_load handler)."""
+        """Link this viewer to the session's shared state (first on_load handler) — only a
+        signed-in one: an unlinked tab holds nothing but this state's empty defaults."""
+        client_token = self.router.session.client_token
+        viewer = await who_is_asking(self.router.headers.cookie, client_token)
+        if viewer is None:
+            return
         session_id = session_id_from_path(self.router.url.path)
         if session_id and "_" not in session_id:
             await self._link_to(session_id)
+            # Watched from now on: the tab is unlinked again once this sign-in stops working.
+            running.get().live.viewers.linked(session_id, client_token, viewer.sign_in)
 
 
 class SessionPage(AuthState):
@@ -89,40 +103,37 @@ class SessionPage(AuthState):
 
     @rx.event
     async def open(self) -> Any:
-        if not self.signed_in:
-            return AuthState.require_sign_in
+        viewer = await self._viewer()
+        if viewer is None:
+            return self._to_sign_in()
         session_id = self._session_id()
         self.older, self.older_loaded_from, self.notice = [], -1, ""
         r = running.get()
-        async with r.context.work() as work:  # joining changes nothing a watcher shows: no notification
-            try:
+        try:
+            async with r.context.work() as work:  # joining changes nothing a watcher shows: no notification
                 session = await sessions.get(work.db, session_id)
-            except ServiceError:
-                self.missing = True
-                return None
-            user = await users.get_or_create(work.db, self.user_name, self.user_email)
-            await sessions.join(work.db, session, user)
+                await sessions.join(work.db, session, await user_row(work.db, viewer))
+        except ServiceError:
+            self.missing = True
+            return None
         self.missing = False
-        r.live.presence.join(session_id, self._client(), self.user_name, self.user_email)
+        r.live.presence.join(session_id, self._client(), viewer.name, viewer.email)
         r.live.watch(session_id)
         return None
 
     @rx.event
     async def send(self, form: dict[str, Any] | None = None) -> None:
         content = ((form or {}).get("prompt") or "").strip()
-        if not content:
-            return
-        identity = self.identity()
-        if identity is None:
-            self.notice = "Sign in first."
+        viewer = await self._viewer()
+        if viewer is None or not content:
             return
         r = running.get()
         session_id = self._session_id()
         try:
             async with r.context.work() as work:
-                author = await users.get_or_create(work.db, *identity)
-                await prompts.enqueue(work.db, session_id=session_id, author=author, content=content,
-                                      client_request_id=uuid.uuid4().hex, limits=r.context.limits, source="web")
+                await prompts.enqueue(work.db, session_id=session_id, author=await user_row(work.db, viewer),
+                                      content=content, client_request_id=uuid.uuid4().hex, limits=r.context.limits,
+                                      source="web")
                 work.changed(session_id)
         except ServiceError as error:
             self.notice = error.message
@@ -143,10 +154,14 @@ class SessionPage(AuthState):
 
     @rx.event
     async def restore(self) -> None:
-        await self._call(sessions.restore, self._session_id())
+        # A person at their limit of active sessions cannot bring one back either.
+        limit = running.get().context.settings.max_active_sessions_per_user
+        await self._call(partial(sessions.restore, max_active=limit), self._session_id())
 
     @rx.event
     async def load_older(self) -> None:
+        if await self._viewer() is None:
+            return
         shared = await self.get_state(SessionShared)
         before = self.older_loaded_from if self.older_loaded_from >= 0 else shared.window_start
         if before <= 0:
@@ -156,7 +171,9 @@ class SessionPage(AuthState):
         self.older_loaded_from = before - len(page)
 
     async def _call(self, service: Any, *args: Any) -> Any:
-        """Run one service call in its own transaction; show its refusal as a notice."""
+        """Run one service call in its own transaction for a signed-in person; show a refusal as a notice."""
+        if await self._viewer() is None:
+            return None
         r = running.get()
         try:
             async with r.context.work() as work:
@@ -167,3 +184,11 @@ class SessionPage(AuthState):
             return None
         self.notice = ""
         return result
+
+
+
+async def forget_viewers(app: rx.App, session_id: str, client_tokens: set[str]) -> None:
+    """Unlink tabs from the session's shared state: no later change of it reaches them."""
+    async with app.modify_state(rx.BaseStateToken(ident=session_id, cls=SessionShared)) as root:
+        shared = await root.get_state(SessionShared)
+        shared._linked_from.difference_update(client_tokens)

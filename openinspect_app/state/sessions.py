@@ -1,4 +1,4 @@
-"""The sessions page's state: the list, its filter, and "new session"."""
+"""The sessions page's state: the list, its filter, and "new session" — for signed-in people only."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import reflex as rx
 from openinspect_app import running
 from openinspect_app.routes import session_url
 from openinspect_app.state.auth import AuthState
-from openinspect_core.services import prompts, sessions, users
+from openinspect_app.state.viewer import user_row
+from openinspect_core.services import prompts, sessions
 from openinspect_core.services.errors import ServiceError
 
 REFRESH_SECONDS = 3
@@ -37,13 +38,51 @@ class SessionsPage(AuthState):
 
     @rx.event
     async def open(self) -> Any:
-        if not self.signed_in:
-            return AuthState.require_sign_in
-        await self.refresh()
+        if await self._viewer() is None:
+            return self._to_sign_in()
+        await self._load()
         return None
 
     @rx.event
     async def refresh(self, _: Any = None) -> None:
+        if await self._viewer() is None:
+            return
+        await self._load()
+
+    @rx.event
+    async def set_filter(self, value: str | list[str]) -> None:
+        if await self._viewer() is None:
+            return
+        self.show_archived = value == "archived"
+        await self._load()
+
+    @rx.event
+    async def create(self, form: dict[str, Any]) -> Any:
+        viewer = await self._viewer()
+        if viewer is None:
+            return
+        r = running.get()
+        self.creating = True
+        yield
+        try:
+            async with r.context.work() as work:
+                creator = await user_row(work.db, viewer)
+                session = await sessions.create(
+                    work.db, repo_url=str(form.get("repo_url") or ""), creator=creator,
+                    policy=sessions.SessionPolicy.from_settings(r.context.settings),
+                    branch=form.get("branch") or None, title=form.get("title") or None)
+                first_prompt = (form.get("prompt") or "").strip()
+                if first_prompt:
+                    await prompts.enqueue(work.db, session_id=session.id, author=creator, content=first_prompt,
+                                          client_request_id="first", limits=r.context.limits, source="web")
+                work.changed(session.id)
+        except ServiceError as error:
+            self.form_error, self.creating = error.message, False
+            return
+        self.form_error, self.creating = "", False
+        yield rx.redirect(session_url(session.id))
+
+    async def _load(self) -> None:
         r = running.get()
         async with r.context.db.session() as db:
             summaries = await sessions.list_sessions(db, archived=self.show_archived, limit=100)
@@ -57,33 +96,3 @@ class SessionsPage(AuthState):
                 last_activity=summary.session.last_activity_at.isoformat(), people=", ".join(present),
                 pending=summary.pending_prompts))
         self.rows = rows
-
-    @rx.event
-    async def set_filter(self, value: str | list[str]) -> None:
-        self.show_archived = value == "archived"
-        await self.refresh()
-
-    @rx.event
-    async def create(self, form: dict[str, Any]) -> Any:
-        identity = self.identity()
-        if identity is None:
-            yield AuthState.require_sign_in
-            return
-        r = running.get()
-        self.creating = True
-        yield
-        try:
-            async with r.context.work() as work:
-                creator = await users.get_or_create(work.db, *identity)
-                session = await sessions.create(work.db, repo_url=form.get("repo_url", ""), creator=creator,
-                                                branch=form.get("branch") or None, title=form.get("title") or None)
-                first_prompt = (form.get("prompt") or "").strip()
-                if first_prompt:
-                    await prompts.enqueue(work.db, session_id=session.id, author=creator, content=first_prompt,
-                                          client_request_id="first", limits=r.context.limits, source="web")
-                work.changed(session.id)
-        except ServiceError as error:
-            self.form_error, self.creating = error.message, False
-            return
-        self.form_error, self.creating = "", False
-        yield rx.redirect(session_url(session.id))

@@ -26,7 +26,9 @@ from openinspect_core.models import Message, User, utcnow
 from openinspect_core.services import sessions, timeline, transitions
 from openinspect_core.services.errors import Conflict, InvalidInput, LimitReached, NotFound, TooLarge
 
-MAX_CLIENT_REQUEST_ID_CHARS = 200
+MAX_CLIENT_REQUEST_ID_CHARS = 200  # the columns' lengths: a longer value is refused here, never by the database
+MAX_MODEL_CHARS = 200
+MAX_SOURCE_CHARS = 16
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,13 @@ async def enqueue(
         )
     if not content.strip():
         raise InvalidInput("the prompt is empty", code="empty_prompt")
+    if "\x00" in content or "\x00" in client_request_id:
+        raise InvalidInput("the prompt must not contain NUL characters", code="invalid_prompt")
+    model = (model or "").strip() or None
+    if model is not None and len(model) > MAX_MODEL_CHARS:
+        raise InvalidInput(f"model is longer than {MAX_MODEL_CHARS} characters", code="model_too_long")
+    if len(source) > MAX_SOURCE_CHARS:
+        raise InvalidInput(f"source is longer than {MAX_SOURCE_CHARS} characters", code="invalid_source")
     session = await sessions.get_active(db, session_id)
 
     existing = await _by_request_id(db, session_id, client_request_id)

@@ -1,10 +1,13 @@
-"""Sessions and the repositories they work on."""
+"""Sessions and the repositories they work on.
+
+Creating one checks its repository against the :class:`~openinspect_core.services.repo_policy.RepoPolicy`
+and its creator against the active-session limit (:class:`SessionPolicy`, built from the settings
+by the front end that creates it).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlparse
 
 from openinspect_protocol.status import UNFINISHED_MESSAGE_STATUSES, SessionStatus
 from openinspect_protocol.timeline import SessionArchived, SessionRestored, SessionStatusChanged
@@ -13,39 +16,45 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from openinspect_core.models import Message, Participant, Repo, Session, User, utcnow
-from openinspect_core.services import timeline
-from openinspect_core.services.errors import Conflict, InvalidInput, NotFound
+from openinspect_core.services import repo_policy, timeline
+from openinspect_core.services.errors import Conflict, InvalidInput, LimitReached, NotFound
+from openinspect_core.settings import Settings
 
+# The columns' lengths: a longer value is refused here, never by the database.
 MAX_TITLE_CHARS = 200
+MAX_BRANCH_CHARS = 255
+MAX_MODEL_CHARS = 200
+MAX_REPO_NAME_CHARS = 200
 ROLE_OWNER, ROLE_MEMBER = "owner", "member"
 
 
-def normalise_repo_url(url: str) -> str:
-    """Absolute local path, file:// URL or http(s) URL; anything else is refused."""
-    url = url.strip()
-    if not url:
-        raise InvalidInput("repo_url is required", code="invalid_repo_url")
-    parsed = urlparse(url)
-    if parsed.scheme in ("http", "https"):
-        if not parsed.netloc:
-            raise InvalidInput(f"repo_url {url!r} has no host", code="invalid_repo_url")
-        return url.rstrip("/")
-    if parsed.scheme == "file":
-        return url
-    if parsed.scheme == "" and url.startswith(("/", "./", "../", "~")):
-        return str(Path(url).expanduser().resolve())
-    raise InvalidInput(
-        f"repo_url {url!r} is not a local path, file:// or http(s) URL", code="invalid_repo_url"
-    )
+@dataclass(frozen=True)
+class SessionPolicy:
+    """What creating a session is checked against: its repository, and how many a person may have."""
+
+    repos: repo_policy.RepoPolicy
+    max_active_sessions_per_user: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SessionPolicy:
+        return cls(repo_policy.RepoPolicy.from_settings(settings), settings.max_active_sessions_per_user)
+
+
+async def normalise_repo_url(url: str, policy: repo_policy.RepoPolicy) -> str:
+    """The form of ``url`` to store, if the policy allows it (:func:`repo_policy.admit`)."""
+    return await repo_policy.admit(url, policy)
 
 
 def repo_name(url: str) -> str:
     last = url.rstrip("/").rsplit("/", 1)[-1]
-    return last.removesuffix(".git") or url
+    return (last.removesuffix(".git") or url)[:MAX_REPO_NAME_CHARS]
 
 
-async def get_or_create_repo(db: AsyncSession, url: str) -> Repo:
-    url = normalise_repo_url(url)
+async def get_or_create_repo(db: AsyncSession, url: str, policy: repo_policy.RepoPolicy) -> Repo:
+    return await _repo_row(db, await normalise_repo_url(url, policy))
+
+
+async def _repo_row(db: AsyncSession, url: str) -> Repo:
     repo = (await db.exec(select(Repo).where(Repo.url == url))).first()
     if repo is not None:
         return repo
@@ -63,15 +72,17 @@ async def create(
     *,
     repo_url: str,
     creator: User,
+    policy: SessionPolicy,
     branch: str | None = None,
     title: str | None = None,
     model: str | None = None,
 ) -> Session:
-    repo = await get_or_create_repo(db, repo_url)
-    title = (title or "").strip() or None
-    if title and len(title) > MAX_TITLE_CHARS:
-        raise InvalidInput(f"title is longer than {MAX_TITLE_CHARS} characters", code="title_too_long")
-    branch = (branch or "").strip() or None
+    title = _column_text(title, "title", MAX_TITLE_CHARS)
+    branch = _column_text(branch, "branch", MAX_BRANCH_CHARS)
+    model = _column_text(model, "model", MAX_MODEL_CHARS)
+    url = await normalise_repo_url(repo_url, policy.repos)  # before any lock: it may resolve a host name
+    await _check_active_limit(db, creator, policy.max_active_sessions_per_user)
+    repo = await _repo_row(db, url)
     session = Session(
         repo_id=repo.id,
         branch=branch,
@@ -86,6 +97,34 @@ async def create(
     await db.flush()
     await timeline.append(db, session.id, SessionStatusChanged(status=session.status))
     return session
+
+
+def _column_text(value: str | None, name: str, max_chars: int) -> str | None:
+    """``value`` stripped (None when empty), if its column can hold it."""
+    value = (value or "").strip() or None
+    if value is None:
+        return None
+    if len(value) > max_chars:
+        raise InvalidInput(f"{name} is longer than {max_chars} characters", code=f"{name}_too_long")
+    if "\x00" in value:
+        raise InvalidInput(f"{name} must not contain NUL characters", code=f"invalid_{name}")
+    return value
+
+
+async def _check_active_limit(db: AsyncSession, creator: User, limit: int) -> None:
+    # Lock the person's row (PostgreSQL; a SQLite writer holds the database already), so two
+    # sessions created at once are counted one after the other.
+    await db.exec(select(User.id).where(User.id == creator.id).with_for_update())
+    active = await count_active(db, creator.id)
+    if active >= limit:
+        raise LimitReached(f"you have {active} sessions that are not archived (limit {limit}); "
+                           "archive one to start another", code="limit_reached")
+
+
+async def count_active(db: AsyncSession, user_id: str) -> int:
+    """Sessions the person created that are not archived."""
+    return (await db.exec(select(func.count()).where(
+        Session.created_by == user_id, col(Session.archived_at).is_(None)))).one()
 
 
 async def get(db: AsyncSession, session_id: str) -> Session:
@@ -167,10 +206,18 @@ async def archive(db: AsyncSession, session_id: str) -> Session:
     return session
 
 
-async def restore(db: AsyncSession, session_id: str) -> Session:
-    """Bring an archived session back; its next prompt (or typing) starts a sandbox."""
+async def restore(db: AsyncSession, session_id: str, *, max_active: int | None = None) -> Session:
+    """Bring an archived session back; its next prompt (or typing) starts a sandbox.
+
+    With ``max_active`` (the policy's ``max_active_sessions_per_user``), a person at the
+    limit cannot restore one either.
+    """
     session = await get(db, session_id)
     if session.archived_at is not None:
+        if max_active is not None:
+            creator = await db.get(User, session.created_by)
+            assert creator is not None
+            await _check_active_limit(db, creator, max_active)
         session.archived_at = None
         db.add(session)
         await timeline.append(db, session.id, SessionRestored())

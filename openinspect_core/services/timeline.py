@@ -11,6 +11,7 @@ What is stored is a typed :data:`~openinspect_protocol.timeline.TimelineEvent`
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -62,15 +63,57 @@ def _refresh_loaded_session(db: AsyncSession, session_id: str, sequence: int, no
             set_committed_value(obj, "last_activity_at", now)
 
 
-async def after(db: AsyncSession, session_id: str, after_sequence: int = 0, limit: int = MAX_PAGE) -> list[Event]:
-    """Events with a sequence above ``after_sequence``, oldest first."""
-    rows = await db.exec(
-        select(Event)
+async def after(db: AsyncSession, session_id: str, after_sequence: int = 0, limit: int = MAX_PAGE, *,
+                max_bytes: int | None = None) -> list[Event]:
+    """Events with a sequence above ``after_sequence``, oldest first.
+
+    At most ``limit`` of them and, with ``max_bytes``, no more than fit in that many
+    bytes (:func:`row_bytes` each) — but always the first one, so a reader moves on.
+    The sizes are measured by the database; only the rows that fit are loaded.
+    """
+    limit = min(max(limit, 1), MAX_PAGE)
+    query = select(Event).where(Event.session_id == session_id, Event.sequence > after_sequence)
+    if max_bytes is not None:
+        last = await _last_that_fits(db, session_id, after_sequence, limit, max_bytes)
+        if last is None:
+            return []
+        query = query.where(Event.sequence <= last)
+    rows = await db.exec(query.order_by(col(Event.sequence)).limit(limit))
+    return list(rows.all())
+
+
+# What a row costs beyond its JSON data (its other columns, the envelope a page wraps it in).
+ROW_OVERHEAD_BYTES = 200
+
+
+def _data_bytes(db: AsyncSession) -> sa.ColumnElement[int]:
+    text = sa.cast(col(Event.data), sa.Text)
+    if db.get_bind().dialect.name == "postgresql":
+        return sa.func.octet_length(text)
+    return sa.func.length(sa.cast(text, sa.LargeBinary))  # SQLite: length() of a blob counts bytes
+
+
+async def _last_that_fits(db: AsyncSession, session_id: str, after_sequence: int, limit: int,
+                          max_bytes: int) -> int | None:
+    """The sequence of the last event of the page that ``max_bytes`` allows (None: no events)."""
+    sizes = await db.exec(
+        select(col(Event.sequence), _data_bytes(db))
         .where(Event.session_id == session_id, Event.sequence > after_sequence)
         .order_by(col(Event.sequence))
-        .limit(min(max(limit, 1), MAX_PAGE))
+        .limit(limit)
     )
-    return list(rows.all())
+    last, total = None, 0
+    for sequence, size in sizes.all():
+        total += int(size or 0) + ROW_OVERHEAD_BYTES
+        if last is not None and total > max_bytes:
+            break
+        last = sequence
+    return last
+
+
+def row_bytes(row: Event) -> int:
+    """What :func:`after` counts for a row: its JSON data's bytes plus :data:`ROW_OVERHEAD_BYTES`."""
+    return len(json.dumps(row.data).encode()) + ROW_OVERHEAD_BYTES
 
 
 

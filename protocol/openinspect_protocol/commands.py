@@ -7,23 +7,26 @@ from typing import Annotated, Literal
 from pydantic import Field, TypeAdapter
 
 from openinspect_protocol.base import Author, Message, parse
+from openinspect_protocol.events import MAX_SEQ, MessageId
+
+MAX_MODEL_CHARS = 200  # message.model and session.model
 
 
 class Prompt(Message):
     """Run this prompt now, for ``author`` (the commits it makes are theirs)."""
 
     type: Literal["prompt"] = "prompt"
-    message_id: str
+    message_id: MessageId
     content: str
     author: Author
-    model: str | None = None
+    model: str | None = Field(default=None, max_length=MAX_MODEL_CHARS)
 
 
 class Stop(Message):
     """Abort the running prompt (if it is ``message_id``, or whatever runs when None)."""
 
     type: Literal["stop"] = "stop"
-    message_id: str | None = None
+    message_id: MessageId | None = None
 
 
 class Shutdown(Message):
@@ -37,7 +40,7 @@ class Ack(Message):
     """Every event with ``seq`` at or below this one is stored."""
 
     type: Literal["ack"] = "ack"
-    seq: int = Field(ge=0)
+    seq: int = Field(ge=0, le=MAX_SEQ, strict=True)
 
 
 class Reject(Message):

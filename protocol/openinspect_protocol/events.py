@@ -8,18 +8,58 @@ doubled. ``message_id`` ties an event to the prompt it belongs to.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Field, TypeAdapter
+from pydantic import AfterValidator, AwareDatetime, Field, TypeAdapter
 
 from openinspect_protocol.base import Message, TokenUsage, now, parse
 from openinspect_protocol.version import PROTOCOL_VERSION
 
+# The limits of the columns these values are stored in (openinspect_core/models.py): a frame
+# whose values could not be stored is refused here, when it is parsed, never by the database.
+MAX_SEQ = 2**31 - 1  # sandbox.last_acked_seq and event.sandbox_seq are 32-bit integers
+MESSAGE_ID_MAX_CHARS = 32  # message.id: the control plane's ids are 32 hex digits
+MAX_TITLE_CHARS = 200  # session.title
+MAX_ARTIFACT_REF_CHARS = 2000  # artifact.ref
+# The largest frame a sandbox sends: its outbox shrinks any bigger event to fit (the control plane's
+# own limit, OPENINSPECT_MAX_FRAME_BYTES, is the same by default).
+MAX_EVENT_BYTES = 256 * 1024
+
+
+def _no_nul(value: str | None) -> str | None:
+    # PostgreSQL's text columns cannot hold NUL; nothing a sandbox means to say needs one.
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _finite(value: Any) -> Any:
+    # JSON has no NaN or Infinity (PostgreSQL refuses them; browsers could not read them back).
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("numbers must be finite (no NaN or Infinity)")
+    if isinstance(value, dict):
+        for item in value.values():
+            _finite(item)
+    elif isinstance(value, list):
+        for item in value:
+            _finite(item)
+    return value
+
+
+ColumnText = Annotated[str, AfterValidator(_no_nul)]
+"""Text the control plane stores in a column of its own (not only in the event's JSON)."""
+OptionalColumnText = Annotated[str | None, AfterValidator(_no_nul)]
+MessageId = Annotated[str, Field(min_length=1, max_length=MESSAGE_ID_MAX_CHARS, pattern=r"^[A-Za-z0-9_-]+$")]
+"""A prompt's id: what the control plane sent in ``prompt``, echoed back."""
+JsonObject = Annotated[dict[str, Any], AfterValidator(_finite)]
+
 
 class _Event(Message):
-    seq: int = Field(default=0, ge=0, description="per-sandbox sequence; 0 until the outbox numbers it")
+    seq: int = Field(default=0, ge=0, le=MAX_SEQ, strict=True,
+                     description="per-sandbox sequence; 0 until the outbox numbers it")
     ts: AwareDatetime = Field(default_factory=now)
-    message_id: str | None = Field(default=None, description="the prompt this event belongs to")
+    message_id: MessageId | None = Field(default=None, description="the prompt this event belongs to")
 
 
 class Ready(_Event):
@@ -94,7 +134,7 @@ class ToolCall(_Event):
     type: Literal["tool_call"] = "tool_call"
     call_id: str
     tool: str
-    input: dict[str, Any] = Field(default_factory=dict)
+    input: JsonObject = Field(default_factory=dict)
 
 
 class ToolResult(_Event):
@@ -121,7 +161,7 @@ class StepFinish(_Event):
     type: Literal["step_finish"] = "step_finish"
     reason: str | None = None
     tokens: TokenUsage = Field(default_factory=TokenUsage)
-    cost: float = 0.0
+    cost: float = Field(default=0.0, allow_inf_nan=False)
 
 
 class ErrorEvent(_Event):
@@ -129,7 +169,7 @@ class ErrorEvent(_Event):
 
     type: Literal["error"] = "error"
     code: str
-    message: str
+    message: ColumnText
     fatal: bool = False
 
 
@@ -139,7 +179,7 @@ class ExecutionComplete(_Event):
     type: Literal["execution_complete"] = "execution_complete"
     success: bool
     stopped: bool = False
-    error: str | None = None
+    error: OptionalColumnText = None
 
 
 ArtifactKind = Literal["commit", "branch", "pr", "screenshot", "diff"]
@@ -150,8 +190,9 @@ class Artifact(_Event):
 
     type: Literal["artifact"] = "artifact"
     kind: ArtifactKind
-    ref: str = Field(description="commit sha, branch name, URL or file name")
-    data: dict[str, Any] = Field(default_factory=dict)
+    ref: ColumnText = Field(min_length=1, max_length=MAX_ARTIFACT_REF_CHARS,
+                            description="commit sha, branch name, URL or file name")
+    data: JsonObject = Field(default_factory=dict)
 
 
 class WarningEvent(_Event):
@@ -166,7 +207,7 @@ class SessionTitle(_Event):
     """The agent named the session (a title a person gave is kept)."""
 
     type: Literal["session_title"] = "session_title"
-    title: str = Field(max_length=200)
+    title: ColumnText = Field(max_length=MAX_TITLE_CHARS)
 
 
 StoredSandboxEvent = (

@@ -19,6 +19,11 @@ from openinspect_protocol.base import Message, ProtocolError
 ENV_PREFIX = "OPENINSPECT_"
 WORKSPACE_ENV = "OPENINSPECT_WORKSPACE"
 IMAGE_WORKSPACE = "/workspace"  # the sandbox image's layout; the local backends give each session its own
+# Where the bridge token waits for the runtime, which reads it and removes it before it starts anything:
+# the token is never in an environment a process of the sandbox could read (/proc/<pid>/environ).
+IMAGE_TOKEN_FILE = "/run/openinspect/sandbox-token"
+MAX_SCRIPT_OUTPUT_BYTES = 1024 * 1024  # what a script may print before the rest is dropped (with a note)
+MAX_OUTBOX_EVENTS = 20_000  # unacknowledged events a sandbox keeps before it stops accepting new ones
 
 # Why these: the limits a repository's scripts get (setup may install a lot; start only
 # starts servers), and a heartbeat every 30 s with "stale" after three missed ones.
@@ -42,7 +47,8 @@ class LaunchSpec(Message):
 
     session_id: str = Field(min_length=1, description="The session this sandbox serves.")
     sandbox_id: str = Field(min_length=1, description="This sandbox's id (for logs).")
-    sandbox_token: str = Field(min_length=1, repr=False, description="Bearer token for the bridge; never logged.")
+    sandbox_token_file: str = Field(default=IMAGE_TOKEN_FILE, min_length=1,
+                                    description="File holding the bridge's bearer token; read, then removed.")
     control_plane_url: str = Field(description="Bridge server, ws:// or wss://, e.g. ws://127.0.0.1:8765.")
     repo_url: str = Field(min_length=1, description="Repository to clone: local path, file://, http(s)://.")
     branch: str = Field(default="", description="Branch to check out; empty: the remote's default.")
@@ -52,14 +58,19 @@ class LaunchSpec(Message):
     opencode_bin: str = Field(default="opencode", description="Path of the agent's executable.")
     model: str = Field(description="Model as provider/model.")
     provider_kind: ProviderKind = Field(default="openai_compatible", description="openai_compatible or anthropic.")
-    provider_base_url: str = Field(default="", description="Base URL of the model provider's API.")
-    provider_api_key: str = Field(default="", repr=False, description="API key of the model provider; never logged.")
+    provider_base_url: str = Field(default="", description="Base URL of the model API: the control plane's proxy.")
+    provider_api_key: str = Field(default="", repr=False,
+                                  description="The sandbox's own model-proxy credential (never the provider's key).")
     setup_timeout_seconds: float = _positive("Limit for .openinspect/setup.sh.", SETUP_TIMEOUT_SECONDS)
     start_timeout_seconds: float = _positive("Limit for .openinspect/start.sh.", START_TIMEOUT_SECONDS)
     heartbeat_interval_seconds: float = _positive("How often the bridge sends a heartbeat.",
                                                   HEARTBEAT_INTERVAL_SECONDS)
     bot_name: str = Field(default=BOT_NAME, min_length=1, description="Committer name on the agent's commits.")
     bot_email: str = Field(default=BOT_EMAIL, min_length=1, description="Committer email on the agent's commits.")
+    max_script_output_bytes: int = Field(default=MAX_SCRIPT_OUTPUT_BYTES, gt=0,
+                                         description="Most output kept of one repository script.")
+    max_outbox_events: int = Field(default=MAX_OUTBOX_EVENTS, gt=0,
+                                   description="Most unacknowledged events the bridge keeps.")
 
     @field_validator("control_plane_url")
     @classmethod

@@ -4,7 +4,7 @@
 :class:`~sandbox.harness.opencode_process.AgentProcess`), an HTTP client with
 the per-sandbox server password, the one OpenCode session every prompt goes to,
 and one SSE subscription to ``GET /event``. It composes three helpers:
-:mod:`sandbox.harness.opencode_config` (config JSON, environment, state dir),
+:mod:`sandbox.harness.opencode_config` (config JSON, credential file, environment, state dir),
 :mod:`sandbox.harness.opencode_process` (the child process and its tree) and
 :mod:`sandbox.harness.opencode_events` (SSE parsing and the
 :class:`~sandbox.harness.opencode_events.TurnTranslator`, which maps OpenCode's
@@ -40,7 +40,13 @@ import httpx
 import openinspect_protocol as protocol
 
 from sandbox.harness.base import AgentConfig, AgentHarness, AgentStartError, Emit
-from sandbox.harness.opencode_config import SERVER_USERNAME, agent_environment, prepare_state_dir, split_model
+from sandbox.harness.opencode_config import (
+    SERVER_USERNAME,
+    agent_environment,
+    prepare_state_dir,
+    split_model,
+    write_credentials,
+)
 from sandbox.harness.opencode_events import TurnTranslator, is_real_title, sse_events
 from sandbox.harness.opencode_process import AgentProcess
 
@@ -129,12 +135,16 @@ class OpenCodeHarness(AgentHarness):
             return self._version
         await self._shutdown()  # what is left of a process that died
         password = secrets.token_urlsafe(32)
-        env = agent_environment(self.config, password, os.environ)
         # Port 0: OpenCode binds 4096 if free, else any free port, and prints the URL it got.
         argv = [self.config.binary, "serve", "--port", "0", "--hostname", "127.0.0.1"]
         log.info("opencode.starting workdir=%s log=%s", self._workdir, self.log_path)
         try:
             prepare_state_dir(self._state_dir)
+            credentials = write_credentials(self._state_dir, self.config)  # the model credential: a file, not env
+        except OSError as exc:
+            raise AgentStartError(f"cannot prepare the agent's state dir {self._state_dir}: {exc}") from exc
+        env = agent_environment(self.config, password, os.environ, credentials)
+        try:
             self._process = await AgentProcess.spawn(argv, cwd=self._workdir, env=env, log_path=self.log_path)
         except OSError as exc:
             raise AgentStartError(f"cannot run {self.config.binary}: {exc}") from exc

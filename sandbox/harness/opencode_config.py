@@ -1,12 +1,26 @@
-"""OpenCode's configuration: the config JSON, the agent's environment, its state dir.
+"""OpenCode's configuration: the config JSON, its credential file, the agent's environment, its state dir.
 
-Everything here is pure except :func:`prepare_state_dir`, which touches only
-the state dir it is given: an :class:`~sandbox.harness.base.AgentConfig` in,
-the ``OPENCODE_CONFIG_CONTENT`` JSON and the ``opencode serve`` environment
-out. The config allows every tool permission but questions; the environment
-keeps OpenCode offline (no model list fetch, auto-update, LSP download or
-sharing) and carries the per-sandbox server credentials; the seeded state dir
-stops OpenCode's plugin install from reaching the npm registry.
+Everything here is pure except :func:`prepare_state_dir` and
+:func:`write_credentials`, which touch only the state dir they are given: an
+:class:`~sandbox.harness.base.AgentConfig` in, the ``opencode serve``
+environment out. The config allows every tool permission but questions; the
+environment keeps OpenCode offline (no model list fetch, auto-update, LSP
+download or sharing) and carries the per-sandbox server credentials; the seeded
+state dir stops OpenCode's plugin install from reaching the npm registry.
+
+The model credential (the sandbox's model-proxy token; the provider's own key
+never reaches a sandbox) is not in the environment: the agent's shell tool
+inherits that environment, and so does everything it runs. It sits in a file of
+its own, mode 0600, in the state dir, named by ``OPENCODE_CONFIG``; OpenCode
+merges that file under the rest of the config, which stays in
+``OPENCODE_CONFIG_CONTENT`` because OpenCode gives that one precedence over a
+repository's own ``opencode.json`` (so a repository cannot re-point the
+provider, the model or the permissions; it can only break its own credential).
+
+The OpenCode server password cannot be kept out the same way: OpenCode 1.18.33
+reads it only from ``OPENCODE_SERVER_PASSWORD`` and starts its shell tool with
+its own environment (``{...process.env}``). It guards the server's port against
+other processes; the agent it would hide it from is the one that server runs.
 
 What this module leaves to others: starting the process
 (:mod:`sandbox.harness.opencode_process`), talking to it
@@ -17,6 +31,7 @@ caller passes the base environment in.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +39,7 @@ from typing import Any
 from sandbox.harness.base import AgentConfig, AgentStartError
 
 SERVER_USERNAME = "opencode"
+CREDENTIALS_FILE = "opencode-credentials.json"  # in the state dir, mode 0600
 
 OFFLINE_ENVIRONMENT: Mapping[str, str] = {
     "OPENCODE_DISABLE_MODELS_FETCH": "1",
@@ -52,15 +68,18 @@ def split_model(model: str) -> tuple[str, str]:
     return provider_id, model_id
 
 
+def _provider_id(config: AgentConfig) -> str:
+    provider_id, _ = split_model(config.model)
+    return "anthropic" if config.provider.kind == "anthropic" else provider_id
+
+
 def opencode_config(config: AgentConfig) -> dict[str, Any]:
-    """The JSON OpenCode reads from ``OPENCODE_CONFIG_CONTENT``."""
+    """The JSON OpenCode reads from ``OPENCODE_CONFIG_CONTENT``: everything but the credential."""
     provider_id, model_id = split_model(config.model)
     provider = config.provider
     options: dict[str, Any] = {}
     if provider.base_url:
         options["baseURL"] = provider.base_url
-    if provider.api_key:
-        options["apiKey"] = provider.api_key
     result: dict[str, Any] = {
         "autoupdate": False,
         "share": "disabled",
@@ -91,6 +110,28 @@ def opencode_config(config: AgentConfig) -> dict[str, Any]:
     return result
 
 
+def credentials_config(config: AgentConfig) -> dict[str, Any] | None:
+    """The part of the config that is secret (the API key), for the 0600 file; None without one."""
+    if not config.provider.api_key:
+        return None
+    return {"provider": {_provider_id(config): {"options": {"apiKey": config.provider.api_key}}}}
+
+
+def write_credentials(state_dir: Path, config: AgentConfig) -> Path | None:
+    """Write :func:`credentials_config` into ``state_dir``, readable by this user alone; its path."""
+    content = credentials_config(config)
+    path = state_dir / CREDENTIALS_FILE
+    if content is None:
+        path.unlink(missing_ok=True)
+        return None
+    # Created 0600 (never briefly wider), and narrowed again if an older file was wider.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as file:
+        os.fchmod(file.fileno(), 0o600)
+        file.write(json.dumps(content))
+    return path
+
+
 def xdg_dirs(state_dir: Path) -> dict[str, Path]:
     return {
         "XDG_CONFIG_HOME": state_dir / "xdg" / "config",
@@ -100,11 +141,13 @@ def xdg_dirs(state_dir: Path) -> dict[str, Path]:
     }
 
 
-def agent_environment(config: AgentConfig, password: str, base: Mapping[str, str]) -> dict[str, str]:
+def agent_environment(config: AgentConfig, password: str, base: Mapping[str, str],
+                      credentials: Path | None = None) -> dict[str, str]:
     """The agent's environment: ``base`` minus our own settings, then ``config.env``, then ours.
 
     ``OPENINSPECT_*`` and stray ``OPENCODE_*`` variables of the sandbox process are
-    dropped: the agent's bash tool inherits this environment.
+    dropped: the agent's bash tool inherits this environment. ``credentials`` is the
+    file :func:`write_credentials` wrote (its path only is in the environment).
     """
     env = {k: v for k, v in base.items() if not k.startswith(("OPENINSPECT_", "OPENCODE_"))}
     env.update(config.env)
@@ -113,6 +156,8 @@ def agent_environment(config: AgentConfig, password: str, base: Mapping[str, str
     env["OPENCODE_SERVER_USERNAME"] = SERVER_USERNAME
     env["OPENCODE_SERVER_PASSWORD"] = password
     env["OPENCODE_CONFIG_CONTENT"] = json.dumps(opencode_config(config))
+    if credentials is not None:
+        env["OPENCODE_CONFIG"] = str(credentials)
     return env
 
 
@@ -123,6 +168,8 @@ def prepare_state_dir(state_dir: Path) -> None:
     its config dir unless that dir already has ``node_modules`` and a lock file
     listing the package: that install would reach the npm registry.
     """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.chmod(0o700)  # the credential file and the conversation are this user's alone
     for path in xdg_dirs(state_dir).values():
         path.mkdir(parents=True, exist_ok=True)
     config_dir = xdg_dirs(state_dir)["XDG_CONFIG_HOME"] / "opencode"

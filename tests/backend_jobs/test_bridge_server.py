@@ -14,9 +14,10 @@ from websockets.datastructures import Headers
 from websockets.exceptions import InvalidStatus
 
 from backend_jobs.bridge_server import (
-    CLOSE_REPLACED,
+    CLOSE_RATE_LIMITED,
     BridgeConnection,
     BridgeConnections,
+    BridgeLimits,
     BridgeRefused,
     BridgeServer,
     Handshake,
@@ -109,6 +110,7 @@ class RecordingHandler:
     def __init__(self, tokens: dict[str, tuple[str, str]]) -> None:
         self.tokens = tokens  # token -> (session id, sandbox id)
         self.seen: list[tuple[str, str, str | bytes | None]] = []
+        self.reasons: list[str] = []
         self._news = asyncio.Event()
 
     async def authenticate(self, session_id: str, token: str) -> str:
@@ -124,6 +126,11 @@ class RecordingHandler:
 
     async def received(self, connection: BridgeConnection, frame: str | bytes) -> None:
         self._record("received", connection, frame)
+
+    async def refused(self, connection: BridgeConnection, frame: str | bytes, reason: str) -> None:
+        self._record("refused", connection, frame)
+        self.reasons.append(reason)
+        await connection.send(p.Reject(reason=reason))
 
     async def disconnected(self, connection: BridgeConnection) -> None:
         self._record("disconnected", connection, None)
@@ -159,11 +166,28 @@ class Bridge:
                        open_timeout=WAIT_SECONDS, close_timeout=WAIT_SECONDS)
 
 
+class Clock:
+    """The bridge server's time, moved by the test (the budgets are judged against it)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture
-async def bridge() -> AsyncIterator[Bridge]:
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def bridge(request: pytest.FixtureRequest, clock: Clock) -> AsyncIterator[Bridge]:
+    """A server; a test may set its limits with ``@pytest.mark.parametrize("limits", [BridgeLimits(...)])``."""
+    limits = getattr(request, "param", None) or BridgeLimits()
     handler = RecordingHandler({"tok-a": ("s1", "sb-a"), "tok-b": ("s1", "sb-b"), "tok-other": ("s2", "sb-x")})
     connections = BridgeConnections()
-    server = BridgeServer(handler, connections, "127.0.0.1", 0)
+    server = BridgeServer(handler, connections, "127.0.0.1", 0, limits, clock=clock)
     await server.start()
     try:
         yield Bridge(server, handler, connections)
@@ -213,23 +237,107 @@ async def test_frames_reach_the_handler_in_order_and_commands_reach_the_sandbox(
     assert [what for what, _, _ in bridge.handler.seen] == ["connected"] + ["received"] * 100 + ["disconnected"]
 
 
-async def test_a_newer_connection_of_the_session_replaces_the_older_one(bridge: Bridge) -> None:
+async def test_a_second_connection_is_refused_while_the_first_lives_and_accepted_after(bridge: Bridge) -> None:
     async with bridge.connect("/bridge/s1", "tok-a") as first:
         await bridge.handler.until(("connected", "sb-a", None))
-        async with bridge.connect("/bridge/s1", "tok-b") as second:
-            await asyncio.wait_for(first.wait_closed(), WAIT_SECONDS)
-            assert (first.close_code, first.close_reason) == (CLOSE_REPLACED, "replaced by a newer connection")
-            await bridge.handler.until(("disconnected", "sb-a", None), ("connected", "sb-b", None))
+        for token in ("tok-a", "tok-b"):  # the same sandbox reconnecting too early, or an impostor with a token
+            with pytest.raises(InvalidStatus) as refused:
+                async with bridge.connect("/bridge/s1", token):
+                    pass
+            assert refused.value.response.status_code == 409
+            assert "connected already" in refused.value.response.body.decode()
+        # The live one was not touched: still registered, still receiving commands, still sending.
+        assert first.close_code is None
+        current = bridge.connections.get("s1")
+        assert current is not None and current.sandbox_id == "sb-a"
+        assert await bridge.connections.send("s1", p.Stop(message_id="m1"))
+        assert p.parse_command(await asyncio.wait_for(first.recv(), WAIT_SECONDS)) == p.Stop(message_id="m1")
+        await first.send("still here")
+        await bridge.handler.until(("received", "sb-a", "still here"))
+    await bridge.handler.until(("disconnected", "sb-a", None))
+    assert [what for what, sid, _ in bridge.handler.seen if sid == "sb-b"] == []
 
-            # The older one's end did not unregister the newer one: commands go to the newer sandbox.
-            current = bridge.connections.get("s1")
-            assert current is not None and current.sandbox_id == "sb-b"
-            assert await bridge.connections.send("s1", p.Stop(message_id="m1"))
-            assert p.parse_command(await asyncio.wait_for(second.recv(), WAIT_SECONDS)) == p.Stop(message_id="m1")
-            await second.send("after the takeover")
-            await bridge.handler.until(("received", "sb-b", "after the takeover"))
-    await bridge.handler.until(("disconnected", "sb-b", None))
-    assert bridge.connections.get("s1") is None
+    # Once it has closed, a reconnect gets in (a bridge reconnects after every drop).
+    async with bridge.connect("/bridge/s1", "tok-a") as again:
+        await bridge.handler.until(("received", "sb-a", "still here"))
+        await again.send("back")
+        await bridge.handler.until(("received", "sb-a", "back"))
+        assert bridge.connections.get("s1") is not None
+
+
+async def test_of_handshakes_at_once_exactly_one_gets_in(bridge: Bridge) -> None:
+    refused: list[int] = []
+    all_refused = asyncio.Event()
+
+    async def attempt(token: str) -> int:
+        try:
+            async with bridge.connect("/bridge/s1", token):
+                await asyncio.wait_for(all_refused.wait(), WAIT_SECONDS)  # hold it while the others try
+                return 101
+        except InvalidStatus as refusal:
+            refused.append(refusal.response.status_code)
+            if len(refused) == 3:
+                all_refused.set()
+            return refusal.response.status_code
+
+    results = await asyncio.gather(*(attempt(t) for t in ("tok-a", "tok-b", "tok-a", "tok-b")))
+    assert sorted(results) == [101, 409, 409, 409]
+
+
+@pytest.mark.parametrize("bridge", [BridgeLimits(max_frame_bytes=1000)], indirect=True)
+async def test_a_frame_over_the_size_limit_is_refused_with_a_reason_and_the_connection_goes_on(
+        bridge: Bridge) -> None:
+    big = '{"seq": 1, "pad": "' + "x" * 1000 + '"}'
+    async with bridge.connect("/bridge/s1", "tok-a") as client:
+        await client.send(big)
+        reject = p.parse_command(await asyncio.wait_for(client.recv(), WAIT_SECONDS))
+        assert isinstance(reject, p.Reject) and "larger than the limit of 1000 bytes" in reject.reason
+        await client.send("small")
+        await bridge.handler.until(("received", "sb-a", "small"))
+    assert bridge.handler.frames("sb-a") == ["small"]  # the big one never reached the handler as a frame
+    assert ("refused", "sb-a", big) in bridge.handler.seen
+
+
+@pytest.mark.parametrize("bridge", [BridgeLimits(max_frame_bytes=1000)], indirect=True)
+async def test_a_frame_beyond_the_transport_limit_closes_the_connection_unread(bridge: Bridge) -> None:
+    async with bridge.connect("/bridge/s1", "tok-a") as client:
+        await client.send("x" * (bridge.server.limits.transport_bytes + 1))
+        await asyncio.wait_for(client.wait_closed(), WAIT_SECONDS)
+        assert client.close_code == 1009
+    assert bridge.handler.frames("sb-a") == []
+
+
+@pytest.mark.parametrize("bridge", [BridgeLimits(max_events_per_second=2, max_bytes_per_second=10**6)],
+                         indirect=True)
+async def test_over_its_budget_a_sandbox_is_refused_and_slowed_and_later_let_through(
+        bridge: Bridge, clock: Clock) -> None:
+    # 2 events a second, 10 s of burst: 20 frames pass at once, the 21st is refused.
+    async with bridge.connect("/bridge/s1", "tok-a") as client:
+        for n in range(21):
+            await client.send(f"frame {n}")
+        reject = p.parse_command(await asyncio.wait_for(client.recv(), WAIT_SECONDS))
+        assert isinstance(reject, p.Reject) and "rate limit" in reject.reason and "retry in 0.50 s" in reject.reason
+        await asyncio.wait_for(client.wait_closed(), WAIT_SECONDS)
+        assert client.close_code == CLOSE_RATE_LIMITED
+    await bridge.handler.until(("disconnected", "sb-a", None))
+    assert bridge.handler.frames("sb-a") == [f"frame {n}" for n in range(20)]  # the 21st was not handed on
+
+    # Reconnecting does not reset the budget: it is the sandbox's, not the connection's.
+    async with bridge.connect("/bridge/s1", "tok-a") as client:
+        await client.send("frame 20")
+        await asyncio.wait_for(client.wait_closed(), WAIT_SECONDS)
+        assert client.close_code == CLOSE_RATE_LIMITED
+    await bridge.handler.until(("disconnected", "sb-a", None))
+    clock.now += 1.0  # two events' worth refills
+    async with bridge.connect("/bridge/s1", "tok-a") as client:
+        await client.send("frame 20")
+        await client.send("frame 21")
+        await bridge.handler.until(("received", "sb-a", "frame 21"))
+    # Another sandbox has a budget of its own.
+    bridge.handler.tokens["tok-s2"] = ("s2", "sb-2")
+    async with bridge.connect("/bridge/s2", "tok-s2") as other:
+        await other.send("hello")
+        await bridge.handler.until(("received", "sb-2", "hello"))
 
 
 async def test_sessions_have_their_own_connections(bridge: Bridge) -> None:

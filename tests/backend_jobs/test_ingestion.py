@@ -10,12 +10,13 @@ from openinspect_core.db import Database
 from openinspect_core.models import Sandbox
 from openinspect_core.notify.local import Notifier
 from openinspect_core.services import sessions, timeline, users
+from tests.openinspect_core.services.seed import POLICY
 
 
 async def setup(database: Database, sandbox_status: str = "connected") -> tuple[str, str]:
     async with database.session() as db:
         user = await users.get_or_create(db, "Ada", "ada@example.com")
-        session = await sessions.create(db, repo_url="/tmp/repo", creator=user)
+        session = await sessions.create(db, repo_url="/tmp/repo", creator=user, policy=POLICY)
         sandbox = Sandbox(session_id=session.id, backend="test", auth_token_hash=tokens.token_hash("t"),
                           status=sandbox_status)
         db.add(sandbox)

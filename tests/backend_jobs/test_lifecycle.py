@@ -119,3 +119,32 @@ def test_the_circuit_breaker_refuses_to_spawn_after_three_quick_failures() -> No
     stopped = dict(has_live_sandbox=False, sandbox_ready=False)
     assert lc.decide(view(**stopped, oldest_queued_id="m1", breaker_open=True)) == [lc.RefuseSpawn()]
     assert lc.decide(view(**stopped, breaker_open=True)) == []  # nobody waiting: nothing to refuse
+
+
+@pytest.mark.parametrize(
+    ("slots", "waits_because"),
+    [
+        (lc.SandboxSlots(alive=19, limit=20, owner_alive=4, owner_limit=5), None),
+        (lc.SandboxSlots(alive=20, limit=20, owner_alive=0, owner_limit=5), "20 of 20 are in use"),
+        (lc.SandboxSlots(alive=25, limit=20, owner_alive=0, owner_limit=5), "25 of 20"),  # the limit was lowered
+        (lc.SandboxSlots(alive=3, limit=20, owner_alive=5, owner_limit=5), "owner has 5 of 5"),
+        (lc.SandboxSlots(alive=0, limit=0, owner_alive=0, owner_limit=5), "0 of 0"),
+    ],
+)
+def test_a_sandbox_is_started_only_with_a_free_slot_overall_and_for_its_owner(
+        slots: lc.SandboxSlots, waits_because: str | None) -> None:
+    wanted = dict(has_live_sandbox=False, sandbox_ready=False, oldest_queued_id="m1", slots=slots)
+    actions = lc.decide(view(**wanted))
+    if waits_because is None:
+        assert actions == [lc.Spawn()] and lc.slot_refusal(slots) is None
+    else:
+        assert len(actions) == 1 and isinstance(actions[0], lc.WaitForSlot)
+        assert waits_because in actions[0].reason and "starts when" in actions[0].reason
+
+
+def test_the_slots_matter_only_when_a_sandbox_is_wanted() -> None:
+    full = lc.SandboxSlots(alive=20, limit=20, owner_alive=5, owner_limit=5)
+    assert lc.decide(view(oldest_queued_id="m1", slots=full)) == [lc.Dispatch("m1")]  # it has its sandbox
+    assert lc.decide(view(has_live_sandbox=False, sandbox_ready=False, slots=full)) == []  # nothing wanted
+    stopped = dict(has_live_sandbox=False, sandbox_ready=False, oldest_queued_id="m1", slots=full)
+    assert lc.decide(view(**stopped, breaker_open=True)) == [lc.RefuseSpawn()]  # the breaker speaks first

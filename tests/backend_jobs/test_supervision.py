@@ -1,4 +1,5 @@
-"""Supervision's pure parts: which sandboxes the timers act on, what a sandbox's end does to its prompts."""
+"""Supervision's pure parts: the launch spec, which sandboxes the timers act on, what a sandbox's end does to its
+prompts."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import pytest
 from openinspect_protocol.status import MessageStatus, SessionStatus
 
 from backend_jobs import lifecycle
-from backend_jobs.supervision import prompt_endings, timer_verdicts
-from openinspect_core.models import Message, Sandbox, SandboxStatus, Session
+from backend_jobs.supervision import launch_spec, prompt_endings, timer_verdicts
+from openinspect_core.models import Message, Repo, Sandbox, SandboxStatus, Session
 from openinspect_core.settings import Settings
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
@@ -130,3 +131,22 @@ def test_endings_follow_the_queue_order_and_leave_the_rest_waiting() -> None:
     assert prompt_endings([running, older, newer], sandbox_id="sb1", change=restarted, archived=False,
                           drop_queued=True) == [
         (running, MessageStatus.FAILED, "the sandbox stopped before the prompt finished")]
+
+
+# ------------------------------------------------------------------ launch spec
+
+
+@pytest.mark.parametrize("kind", ["openai_compatible", "anthropic"])
+def test_the_launch_spec_names_the_model_proxy_and_never_carries_the_providers_key(kind: str) -> None:
+    settings = Settings.from_env({}, provider_kind=kind, provider_base_url="https://models.example/v1",
+                                 provider_api_key="sk-the-real-key", model="anthropic/claude-sonnet-4-5")
+    _, session = row()
+    repo = Repo(id="r1", url="/tmp/project", name="project")
+    sandbox = Sandbox(id="sb1", session_id=session.id, backend="local", auth_token_hash="h")
+    spec = launch_spec(settings, session, repo, sandbox, bridge_url="ws://127.0.0.1:8765",
+                       model_proxy_url="http://127.0.0.1:8766/", proxy_token="the-sandboxs-proxy-token")
+
+    assert (spec.provider_kind, spec.provider_base_url, spec.provider_api_key) == (
+        kind, "http://127.0.0.1:8766/v1", "the-sandboxs-proxy-token")
+    env = spec.to_env()
+    assert not any("sk-the-real-key" in value or "models.example" in value for value in env.values())

@@ -1,6 +1,9 @@
 """End-to-end fixtures: the system started with the README's run command (production
 mode), the scripted model, and Chromium (Debian's) driven by Playwright.
 
+People sign in the way a person does: the sign-in page's form, which the server answers
+with an HttpOnly cookie. REST calls from the tests carry an API token (Ada's).
+
 Screenshots go to ``test-artifacts/screenshots/`` (kept by CI as artifacts).
 """
 
@@ -17,7 +20,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expec
 
 from tests.conftest import REPO_ROOT
 from tests.fakes.scripted_model import ScriptContext, ScriptedModel, TextReply, ToolCallSpec, ToolReply
-from tests.support.system import make_repo, run_command
+from tests.support.system import ADA, make_repo, run_command, token_over_http
 
 CHROMIUM = os.environ.get("OPENINSPECT_TEST_CHROMIUM", "/usr/bin/chromium")
 # Offline machine: no background services, no component updates (they would try the internet).
@@ -44,9 +47,12 @@ class WebSystem:
     base_url: str
     data_dir: Path
     repo: Path
+    log: Path
+    token: str  # Ada's API token
 
     def api(self) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=30)
+        return httpx.Client(base_url=self.base_url, timeout=30, trust_env=False,
+                            headers={"Authorization": f"Bearer {self.token}"})
 
     def create_session(self, **body: object) -> dict:
         with self.api() as client:
@@ -61,9 +67,11 @@ def web_system(tmp_path_factory: pytest.TempPathFactory, scripted_model: Scripte
     root = tmp_path_factory.mktemp("e2e")
     repo = make_repo(root / "webapp", {"README.md": "# Web app\n",
                                        ".openinspect/setup.sh": "#!/bin/bash\necho 'installing'\n"})
-    env = {"OPENINSPECT_PROVIDER_BASE_URL": scripted_model.base_url, "OPENINSPECT_HEARTBEAT_INTERVAL_SECONDS": "5"}
+    # Every session here is Ada's (the API token's person) and keeps its sandbox: lift the per-person bound.
+    env = {"OPENINSPECT_PROVIDER_BASE_URL": scripted_model.base_url, "OPENINSPECT_HEARTBEAT_INTERVAL_SECONDS": "5",
+           "OPENINSPECT_REPO_ROOTS": str(root), "OPENINSPECT_MAX_SANDBOXES_PER_USER": "20"}
     with run_command(root, env) as system:
-        yield WebSystem(system.base_url, root / "data", repo)
+        yield WebSystem(system.base_url, root / "data", repo, system.log, token_over_http(system.base_url, ADA))
 
 
 @pytest.fixture(scope="session")
@@ -105,15 +113,26 @@ def people(browser: Browser, web_system: WebSystem) -> Iterator[callable]:
 
     def person(name: str, email: str, *, width: int = 1280, height: int = 860) -> Person:
         context = browser.new_context(viewport={"width": width, "height": height})
-        # Signed in the way the sign-in page leaves a browser (tested on its own).
-        context.add_init_script(f"localStorage.setItem('openinspect_user_name', {name!r});"
-                                f"localStorage.setItem('openinspect_user_email', {email!r});")
         contexts.append(context)
-        return Person(name, email, context, web_system.base_url)
+        signed_in = Person(name, email, context, web_system.base_url)
+        page = signed_in.page()
+        sign_in(page, web_system.base_url, name, email)
+        page.close()
+        return signed_in
 
     yield person
     for context in contexts:
         context.close()
+
+
+def sign_in(page: Page, base_url: str, name: str, email: str, next_path: str = "/") -> None:
+    """Through the sign-in page's form; the server sets the cookie and sends the browser on."""
+    page.goto(f"{base_url}/signin?next={next_path}")
+    page.fill("#signin-name", name)
+    page.fill("#signin-email", email)
+    page.click("#signin-submit")
+    expect(page).to_have_url(base_url + next_path)
+    expect(page.locator(".me")).to_be_attached()
 
 
 def screenshot(page: Page, name: str) -> Path:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import openinspect_protocol as p
 from playwright.sync_api import Browser, expect
 
@@ -31,8 +34,79 @@ def test_local_sign_in(browser: Browser, web_system: WebSystem) -> None:
     page.click("#signin-submit")
     expect(page).to_have_url(web_system.base_url + "/")
     expect(page.locator(".me")).to_have_text("Grace Hopper")
-    assert page.evaluate("localStorage.getItem('openinspect_user_email')") == "grace@example.com"
+    # The browser holds only the signed, HttpOnly cookie: nothing a page script can read or set.
+    [cookie] = [c for c in context.cookies() if c["name"] == "openinspect_session"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    assert "openinspect_session" not in page.evaluate("document.cookie")
+    assert not page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('openinspect'))")
+    # Signing in again with the same email never renames the person.
+    page.click("#sign-out")
+    expect(page).to_have_url(re.compile(r"/signin"))
+    page.fill("#signin-name", "Somebody Else")
+    page.fill("#signin-email", "grace@example.com")
+    page.click("#signin-submit")
+    expect(page.locator(".me")).to_have_text("Grace Hopper")
+    # A `next` that leaves the site is not followed.
+    page.click("#sign-out")
+    page.goto(web_system.base_url + "/signin?next=//evil.example/")
+    page.fill("#signin-name", "Grace Hopper")
+    page.fill("#signin-email", "grace@example.com")
+    page.click("#signin-submit")
+    expect(page).to_have_url(web_system.base_url + "/")
     context.close()
+
+
+def test_a_forged_local_storage_identity_signs_nobody_in(browser: Browser, web_system: WebSystem) -> None:
+    title = f"Forged {uuid.uuid4().hex[:8]}"
+    session = web_system.create_session(title=title)
+    context = browser.new_context()
+    # What signed a browser in before: two local-storage keys, settable by anyone.
+    context.add_init_script("localStorage.setItem('openinspect_user_name', 'Ada Lovelace');"
+                            "localStorage.setItem('openinspect_user_email', 'ada@example.com');")
+    page = context.new_page()
+    page.goto(f"{web_system.base_url}/sessions/{session['id']}")
+    expect(page).to_have_url(re.compile(rf"/signin\?next=/sessions/{session['id']}$"))
+    expect(page.locator("#signin-form")).to_be_visible()
+    assert title not in page.content()
+    expect(page.locator(".me")).to_have_count(0)
+    page.goto(web_system.base_url + "/")
+    expect(page).to_have_url(re.compile(r"/signin\?next=/$"))
+    assert title not in page.content()
+    context.close()
+
+
+def test_a_signed_out_viewer_gets_no_session_state(people, web_system: WebSystem) -> None:  # type: ignore[no-untyped-def]
+    title = f"Signed out {uuid.uuid4().hex[:8]}"
+    session = web_system.create_session(title=title)
+    ada: Person = people("Ada Lovelace", "ada@example.com")
+    watching = ada.open_session(session["id"])
+    expect(watching.locator("#session-title")).to_have_text(title)
+    other_tab = ada.open_session(session["id"])
+    log_before = web_system.log.read_text().count("live.viewers_unlinked")
+
+    # Ada signs out in the other tab; this one stays open and is unlinked from the session.
+    other_tab.click("#sign-out")
+    expect(other_tab).to_have_url(re.compile(r"/signin/?$"))
+    deadline = time.monotonic() + 60
+    while web_system.log.read_text().count("live.viewers_unlinked") <= log_before:
+        assert time.monotonic() < deadline, "the signed-out tab was not unlinked"
+        watching.wait_for_timeout(200)
+    brian: Person = people("Brian Kernighan", "bwk@example.com")
+    pb = brian.open_session(session["id"])
+    send(pb, "#script text text=after-ada-left")
+    expect(prompt_entry(pb, "after-ada-left").locator(".entry-status")).to_have_text("completed")
+    # Every linked tab gets a change at once; give a (wrongly) linked one a moment more to show it.
+    watching.wait_for_timeout(1000)
+    assert "after-ada-left" not in watching.content()
+
+    # Back to the session in the signed-out tab: sent to sign in, and nothing of the session arrives.
+    other_tab.goto(f"{web_system.base_url}/sessions/{session['id']}")
+    expect(other_tab).to_have_url(re.compile(rf"/signin\?next=/sessions/{session['id']}$"))
+    other_tab.wait_for_load_state("networkidle")
+    assert title not in other_tab.content() and "after-ada-left" not in other_tab.content()
+    watching.reload()
+    expect(watching).to_have_url(re.compile(r"/signin"))
+    assert title not in watching.content()
 
 
 def test_new_session_from_the_sessions_page(people, web_system: WebSystem) -> None:  # type: ignore[no-untyped-def]
@@ -162,3 +236,48 @@ def test_screenshots_at_desktop_and_phone_width(people, web_system: WebSystem) -
         if label == "phone":
             assert page.evaluate("document.documentElement.scrollWidth") <= width + 1
         assert screenshot(page, f"sessions-{label}").stat().st_size > 10_000
+
+
+def test_personal_api_tokens_on_the_settings_page(people, web_system: WebSystem) -> None:  # type: ignore[no-untyped-def]
+    grace: Person = people("Grace Hopper", "grace@example.com")
+    page = grace.page()
+    page.goto(web_system.base_url + "/")
+    page.click("#settings-link")
+    expect(page).to_have_url(re.compile(r"/settings/?$"))
+    expect(page.locator("#no-tokens")).to_be_visible()
+    page.fill("#token-name", "laptop CLI")
+    page.click("#create-token")
+    token = page.locator("#new-token").inner_text()
+    assert token.startswith("oi_")
+    expect(page.locator(".token-row", has_text="laptop CLI").locator(".token-prefix")).to_have_text(token[:10] + "…")
+    assert screenshot(page, "settings-new-token").stat().st_size > 10_000
+    with httpx.Client(base_url=web_system.base_url, timeout=30, trust_env=False,
+                      headers={"Authorization": f"Bearer {token}"}) as api:
+        assert api.get("/api/me").json()["email"] == "grace@example.com"
+        # Shown once: the next thing the tab does clears it, and a reload never brings it back.
+        page.reload()
+        expect(page.locator(".token-row", has_text="laptop CLI")).to_be_visible()
+        expect(page.locator("#new-token-box")).to_have_count(0)
+        assert token not in page.content()
+        page.locator(".token-row", has_text="laptop CLI").locator(".revoke-token").click()
+        expect(page.locator(".token-row", has_text="laptop CLI")).to_have_count(0)
+        assert api.get("/api/me").status_code == 401
+
+
+def test_the_sign_in_page_says_why_a_sign_in_was_refused(browser: Browser, web_system: WebSystem) -> None:
+    """The endpoint sends a refused form back with ``?error=<code>``; the page puts it in words."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(web_system.base_url + "/signin?error=local_sign_in_unavailable")
+    expect(page.locator("#signin-error")).to_contain_text("only while the server listens on loopback")
+    page.goto(web_system.base_url + "/signin?error=invalid_author&next=/settings")
+    expect(page.locator("#signin-error")).to_contain_text("display name and an email")
+    page.fill("#signin-name", "Grace Hopper")
+    page.fill("#signin-email", "grace@example.com")
+    page.click("#signin-submit")
+    expect(page).to_have_url(re.compile(r"/settings/?$"))
+    page.goto(web_system.base_url + "/signin")
+    expect(page.locator("#signin-form")).to_be_visible()
+    expect(page.locator(".me")).to_have_text("Grace Hopper")
+    assert screenshot(page, "sign-in").stat().st_size > 5_000
+    context.close()

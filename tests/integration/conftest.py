@@ -33,9 +33,10 @@ async def running_system(database_url: str, tmp_path: Path, scripted_model: Scri
     marker = request.node.get_closest_marker("settings")
     overrides = dict(marker.kwargs) if marker else {}
     settings = Settings.from_env(
-        {}, data_dir=tmp_path / "data", database_url=database_url, bridge_port=0,
+        {}, data_dir=tmp_path / "data", database_url=database_url, bridge_port=0, model_proxy_port=0,
         opencode_bin=OPENCODE_BIN, provider_base_url=scripted_model.base_url, model="openinspect/scripted",
         bot_name=BOT[0], bot_email=BOT[1],
+        repo_roots=(str(tmp_path),),  # the test repositories (the data dir below is never allowed)
         # No heartbeats during a test: every bridge sequence number then belongs to a stored event,
         # which lets the tests check the stored sequence for gaps.
         heartbeat_interval_seconds=3600.0,

@@ -9,6 +9,7 @@ from pathlib import Path
 import openinspect_protocol as protocol
 import psutil
 import pytest
+from openinspect_protocol.logs import fields_of
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -35,14 +36,30 @@ async def add_sandbox_row(s: RunningSystem, session_id: str) -> tuple[str, str]:
         return sandbox.id, token
 
 
+def agent_processes(session_id: str) -> list[psutil.Process]:
+    """The OpenCode servers started by this session's sandbox runtime (found by the runtime's
+    environment: inside the sandbox's namespaces the agent's own paths are not the host's)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if "serve" not in cmdline or not any("opencode" in part for part in cmdline[:2]):
+            continue
+        try:
+            if any(parent.environ().get("OPENINSPECT_SESSION_ID") == session_id for parent in process.parents()):
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found
+
+
 async def run_ok(s: RunningSystem, session_id: str, marker: str) -> None:
     message = await s.prompt(session_id, f"#script text text={marker}")
     finished = await s.wait_for_prompt_end(session_id, message["id"])
     assert finished["data"]["status"] == "completed", finished
 
 
-async def test_bridges_with_wrong_or_foreign_tokens_are_refused(running_system: RunningSystem,
-                                                                repo: Path) -> None:
+async def test_bridges_with_wrong_or_foreign_tokens_are_refused(running_system: RunningSystem, repo: Path,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
     s = running_system
     a = await s.create_session(repo)
     b = await s.create_session(repo)
@@ -67,9 +84,10 @@ async def test_bridges_with_wrong_or_foreign_tokens_are_refused(running_system: 
             pass
     assert refused.value.response.status_code == 426
 
-    rejections = [e["data"]["reason"] for e in await s.events(b["id"]) if e["type"] == "bridge_rejected"]
-    assert rejections == ["connection refused: invalid sandbox token",
-                          "connection refused: this sandbox token belongs to another session"]
+    # Logged for the operator, never written into the timeline of the session that was knocked at.
+    assert not [e for e in await s.events(b["id"]) if e["type"] == "bridge_rejected"]
+    refusals = [fields_of(r) for r in caplog.records if r.getMessage() == "bridge_handler.refused"]
+    assert [(f["session_id"], f["status"]) for f in refusals] == [(b["id"], 401), (b["id"], 403)]
     await run_ok(s, b["id"], "still-fine")
 
 
@@ -143,10 +161,7 @@ async def test_killing_the_agent_mid_turn_fails_that_prompt_and_the_next_one_run
     session = await s.create_session(repo)
     slow = await s.prompt(session["id"], "#script slow seconds=120")
     await s.wait_for(session["id"], lambda e: e["type"] == "token" and e["message_id"] == slow["id"])
-    workspace = str(s.workspace(session["id"]))
-    agents = [p for p in psutil.process_iter(["cmdline", "cwd"])
-              if p.info["cmdline"] and "serve" in p.info["cmdline"] and (p.info["cwd"] or "").startswith(workspace)
-              and any("opencode" in part for part in p.info["cmdline"][:2])]
+    agents = agent_processes(session["id"])
     assert agents, "the agent process of this session"
     for agent in agents:
         agent.send_signal(signal.SIGKILL)

@@ -26,11 +26,12 @@ async def test_web_and_worker_in_separate_processes(postgres_url: str, tmp_path:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENINSPECT_")}
     env.update(OPENINSPECT_DATABASE_URL=postgres_url, OPENINSPECT_DATA_DIR=str(tmp_path / "worker"),
                OPENINSPECT_BRIDGE_PORT=str(free_port()), OPENINSPECT_OPENCODE_BIN=OPENCODE_BIN,
-               OPENINSPECT_PROVIDER_BASE_URL=scripted_model.base_url, PYTHONPATH=str(REPO_ROOT))
+               OPENINSPECT_PROVIDER_BASE_URL=scripted_model.base_url, PYTHONPATH=str(REPO_ROOT),
+               OPENINSPECT_REPO_ROOTS=str(tmp_path), OPENINSPECT_MODEL_PROXY_PORT=str(free_port()))
     worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "backend_jobs", env=env,
                                                   stderr=asyncio.subprocess.PIPE, start_new_session=True)
     web = ControlPlane(Settings.from_env({"OPENINSPECT_BACKGROUND_JOBS": "off"}, database_url=postgres_url,
-                                           data_dir=tmp_path / "web"))
+                                           data_dir=tmp_path / "web", repo_roots=(str(tmp_path),)))
     assert web.jobs is None
     await web.start()
     api = build_api()

@@ -32,6 +32,8 @@ from tests.support.system import BOT, OPENCODE_BIN, RunningSystem, make_repo
 SANDBOX_NAMESPACE = "openinspect-sandboxes"
 IMAGE = "openinspect/sandbox:test"
 UNPULLABLE_IMAGE = "registry.invalid/openinspect/sandbox:missing"
+# The control plane's model key: the model proxy adds it; no sandbox object may hold it.
+PROVIDER_KEY = "sk-test-provider-key-that-stays-in-the-control-plane"
 
 
 @pytest.fixture(scope="session")
@@ -83,8 +85,11 @@ async def k8s_system(database_url: str, tmp_path: Path, scripted_model: Scripted
             backend = KubernetesSandboxBackend(api_client or worker_api, pod_settings(**overrides))
             settings = Settings.from_env(
                 {}, data_dir=tmp_path / f"data{len(systems)}", database_url=database_url, bridge_port=0,
-                sandbox_backend="kubernetes", opencode_bin=OPENCODE_BIN, provider_base_url=scripted_model.base_url,
-                bot_name=BOT[0], bot_email=BOT[1], heartbeat_interval_seconds=3600.0)
+                model_proxy_port=0, sandbox_backend="kubernetes", opencode_bin=OPENCODE_BIN,
+                provider_base_url=scripted_model.base_url, provider_api_key=PROVIDER_KEY, bot_name=BOT[0],
+                bot_email=BOT[1], heartbeat_interval_seconds=3600.0,
+                # The test's git server is on loopback: allowed here, as an operator would for a private host.
+                repo_hosts=("127.0.0.1",), repo_allow_private_networks=True)
             system = ControlPlane(settings, backend=backend)
             await system.start()
             systems.append(system)

@@ -4,6 +4,8 @@ ServiceAccount with the Role from k8s/base/rbac.yaml (on SQLite and PostgreSQL).
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 
 import pytest
 from kubernetes import client
@@ -12,7 +14,7 @@ from kubernetes.client.exceptions import ApiException
 from backend_jobs.sandboxes import kubernetes_manifests as manifests
 from backend_jobs.sandboxes.base import SandboxSpec
 from openinspect_core.services import sessions
-from tests.kube.conftest import SANDBOX_NAMESPACE, UNPULLABLE_IMAGE, SystemFactory, pod_settings
+from tests.kube.conftest import PROVIDER_KEY, SANDBOX_NAMESPACE, UNPULLABLE_IMAGE, SystemFactory, pod_settings
 from tests.support.git_http import GitHttpServer
 from tests.support.kube.cluster import TestCluster
 from tests.support.kube.kubelet import StandInKubelet
@@ -59,6 +61,13 @@ async def test_a_session_runs_end_to_end_as_a_job_and_stopping_removes_it(
     (pod,) = pods.items
     assert pod.spec.node_name == stand_in_kubelet.node_name and pod.status.phase == "Running"
     assert pod.spec.automount_service_account_token is False
+    # What the backend wrote: no provider key anywhere, the bridge token only under the init container's key.
+    data = {key: base64.b64decode(value).decode() for key, value in secret.data.items()}
+    written = json.dumps([data, kube_api.sanitize_for_serialization(job), kube_api.sanitize_for_serialization(pod)])
+    assert PROVIDER_KEY not in written
+    token = data[manifests.TOKEN_KEY]
+    assert [key for key, value in data.items() if token in value] == [manifests.TOKEN_KEY]
+    assert token not in json.dumps([kube_api.sanitize_for_serialization(job), kube_api.sanitize_for_serialization(pod)])
 
     message = await s.prompt(session["id"], '#script commit path=k8s.txt content=from-a-pod message="Add k8s"')
     finished = await s.wait_for_prompt_end(session["id"], message["id"])

@@ -14,7 +14,11 @@ EXPECTED = {
     "secret/openinspect-secrets", "service/openinspect-postgres", "service/openinspect-web",
     "service/openinspect-worker", "deployment.apps/openinspect-web", "deployment.apps/openinspect-worker",
     "statefulset.apps/openinspect-postgres", "networkpolicy.networking.k8s.io/openinspect-sandboxes",
-    "resourcequota/openinspect-sandboxes",
+    "networkpolicy.networking.k8s.io/openinspect-default-deny-ingress",
+    "networkpolicy.networking.k8s.io/openinspect-web", "networkpolicy.networking.k8s.io/openinspect-postgres",
+    "networkpolicy.networking.k8s.io/openinspect-worker", "resourcequota/openinspect-sandboxes",
+    # The example overlay's own: TLS at the ingress, and the ingress controller let in to the worker.
+    "ingress.networking.k8s.io/openinspect", "networkpolicy.networking.k8s.io/openinspect-worker-from-ingress",
 }
 
 
@@ -27,6 +31,8 @@ def test_the_example_overlay_renders_and_the_server_accepts_all_of_it(installed:
     # The overlay did what it says: pinned images and its settings.
     assert "registry.example.com/openinspect/control-plane:0.1.0" in rendered
     assert "OPENINSPECT_K8S_RUNTIME_CLASS: gvisor" in rendered
+    # Its production values: the bridge over TLS.
+    assert "OPENINSPECT_BRIDGE_PUBLIC_URL: wss://bridge.openinspect.example.com" in rendered
 
 
 def test_every_base_file_alone_is_accepted(installed: TestCluster) -> None:

@@ -16,20 +16,28 @@ from openinspect_core.db import Database
 from openinspect_core.notify.local import Notifier
 from openinspect_core.settings import Settings
 from tests.support.http import serve_http
+from tests.support.system import ADA, api_token
+
+REPOS = Path("/tmp/openinspect-test-repos")  # an allowed root (OPENINSPECT_REPO_ROOTS); nothing is cloned here
 
 
 @pytest.fixture
 async def client(database: Database, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings.from_env({"OPENINSPECT_DATA_DIR": str(tmp_path)}, database_url=database.url)
+    """A client of the API signed in as Ada with an API token."""
+    settings = Settings.from_env({"OPENINSPECT_DATA_DIR": str(tmp_path / "data")}, database_url=database.url,
+                                 repo_roots=(str(REPOS),))
     api = build_api()
-    attach(api, AppContext(settings, database, Notifier()))
+    context = AppContext(settings, database, Notifier())
+    attach(api, context)
+    token = await api_token(context)
     # A real HTTP server: httpx's ASGI transport buffers whole bodies, which hides streaming.
-    async with serve_http(api) as base_url, httpx.AsyncClient(base_url=base_url, timeout=30) as c:
+    async with serve_http(api) as base_url, httpx.AsyncClient(
+            base_url=base_url, timeout=30, headers={"Authorization": f"Bearer {token}"}) as c:
         yield c
 
 
 async def new_session(client: httpx.AsyncClient, **body: object) -> dict:
-    response = await client.post("/api/sessions", json={"repo_url": "/tmp/some-repo", **body})
+    response = await client.post("/api/sessions", json={"repo_url": f"{REPOS}/some-repo", **body})
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -43,7 +51,7 @@ async def prompt(client: httpx.AsyncClient, session_id: str, request_id: str, co
 async def test_create_list_and_get_a_session(client: httpx.AsyncClient) -> None:
     created = await new_session(client, branch="main", title="Fix it")
     assert created["status"] == "spawning"
-    assert created["repo"] == {"url": "/tmp/some-repo", "name": "some-repo"}
+    assert created["repo"] == {"url": f"{REPOS}/some-repo", "name": "some-repo"}
     assert (created["branch"], created["title"], created["archived"]) == ("main", "Fix it", False)
     listed = (await client.get("/api/sessions")).json()
     assert [s["id"] for s in listed] == [created["id"]]
@@ -85,7 +93,7 @@ async def test_the_same_client_request_id_queues_one_prompt(client: httpx.AsyncC
     assert len({r.json()["id"] for r in concurrent}) == 1
     queued = (await client.get(f"/api/sessions/{session['id']}/prompts")).json()
     assert [m["client_request_id"] for m in queued] == ["req-1", "req-2"]
-    assert queued[0]["author"] == {"name": "Local User", "email": "local@openinspect.local"}
+    assert queued[0]["author"] == {"name": ADA["name"], "email": ADA["email"]}  # the caller, always
 
 
 async def test_prompt_limits(client: httpx.AsyncClient) -> None:
@@ -102,8 +110,8 @@ async def test_prompt_limits(client: httpx.AsyncClient) -> None:
 
 async def test_cancel_a_queued_prompt(client: httpx.AsyncClient) -> None:
     session = await new_session(client)
-    message = (await prompt(client, session["id"], "r1", author={"name": "Ada", "email": "ada@example.com"})).json()
-    assert message["author"] == {"name": "Ada", "email": "ada@example.com"}
+    message = (await prompt(client, session["id"], "r1")).json()
+    assert message["author"] == ADA
     cancelled = await client.delete(f"/api/sessions/{session['id']}/prompts/{message['id']}")
     assert (cancelled.status_code, cancelled.json()["status"]) == (200, "cancelled")
     again = await client.delete(f"/api/sessions/{session['id']}/prompts/{message['id']}")

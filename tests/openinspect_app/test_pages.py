@@ -1,4 +1,5 @@
-"""What the pages are built from: one var per live-window slot, one colour for every status."""
+"""What the pages are built from: one var per live-window slot, one colour for every status, and
+signing in and out as plain form posts."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from openinspect_app.live.projector import SLOT_COUNT, SLOT_VARS
 from openinspect_app.live.timeline_view import COMPLETED, ERROR, RUNNING
 from openinspect_app.pages.session import STAGE_LABELS, session_page
 from openinspect_app.pages.sessions import sessions_page
+from openinspect_app.pages.settings import settings_page
+from openinspect_app.pages.sign_in import sign_in_page
 from openinspect_app.state.session import SessionShared
 
 
@@ -34,3 +37,16 @@ def test_the_pages_build() -> None:
     assert 'default:  return ("amber")' in sessions
     for name in SLOT_VARS:
         assert f"{name}_rx_state_" in session
+
+
+def test_signing_in_and_out_are_plain_form_posts_and_nothing_names_a_person_in_the_browser() -> None:
+    sign_in, settings, sessions = str(sign_in_page()), str(settings_page()), str(sessions_page())
+    form = sign_in[sign_in.index('jsx("form",{action:"/api/auth/local"'):]
+    head = form[:form.index("},")]
+    assert 'method:"post"' in head and "onSubmit" not in head  # the browser posts it: the server sets the cookie
+    assert 'name:"next"' in form and 'type:"hidden"' in form
+    sign_out = sessions[sessions.index('jsx("form",{action:"/api/auth/sign-out"'):]
+    assert "onSubmit" not in sign_out[:sign_out.index("},")]
+    for compiled in (sign_in, settings, sessions, str(session_page())):
+        assert "localStorage" not in compiled and "openinspect_user" not in compiled
+    assert "new_token_rx_state_" in settings

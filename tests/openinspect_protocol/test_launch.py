@@ -6,7 +6,7 @@ import pytest
 from openinspect_protocol import launch
 from openinspect_protocol.launch import LaunchError, LaunchSpec
 
-REQUIRED = dict(session_id="ses", sandbox_id="sbx", sandbox_token="tok-secret", control_plane_url="ws://127.0.0.1:1",
+REQUIRED = dict(session_id="ses", sandbox_id="sbx", control_plane_url="ws://127.0.0.1:1",
                 repo_url="/r", model="openinspect/scripted")
 
 
@@ -29,16 +29,18 @@ def test_empty_optional_values_are_left_out_and_defaults_come_back() -> None:
 
 
 def test_secrets_are_known_and_kept_out_of_repr() -> None:
-    assert launch.SECRET_ENV_NAMES == {"OPENINSPECT_SANDBOX_TOKEN", "OPENINSPECT_PROVIDER_API_KEY"}
+    # The bridge token is not in the spec at all (a file the runtime reads and removes); the proxy token is.
+    assert launch.SECRET_ENV_NAMES == {"OPENINSPECT_PROVIDER_API_KEY"}
+    assert not any("SANDBOX_TOKEN" == name.removeprefix("OPENINSPECT_") for name in LaunchSpec(**REQUIRED).to_env())
     spec = LaunchSpec(**REQUIRED, provider_api_key="sk-secret")
-    assert "tok-secret" not in repr(spec) and "sk-secret" not in repr(spec)
+    assert "sk-secret" not in repr(spec)
 
 
 def test_errors_name_every_variable() -> None:
     with pytest.raises(LaunchError) as caught:
         LaunchSpec.from_env({"OPENINSPECT_CONTROL_PLANE_URL": "http://x", "OPENINSPECT_START_TIMEOUT_SECONDS": "0"})
     message = str(caught.value)
-    for name in ("OPENINSPECT_SESSION_ID", "OPENINSPECT_SANDBOX_TOKEN", "OPENINSPECT_MODEL",
+    for name in ("OPENINSPECT_SESSION_ID", "OPENINSPECT_SANDBOX_ID", "OPENINSPECT_MODEL",
                  "OPENINSPECT_CONTROL_PLANE_URL", "OPENINSPECT_START_TIMEOUT_SECONDS"):
         assert name in message
 

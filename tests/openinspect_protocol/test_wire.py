@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import typing
 
 import openinspect_protocol as p
@@ -80,3 +81,57 @@ def test_commands_are_not_events() -> None:
         p.parse_sandbox_event(p.Ack(seq=1).to_json())
     with pytest.raises(p.ProtocolError, match="unknown command type 'heartbeat'"):
         p.parse_command(p.Heartbeat(seq=1).to_json())
+
+
+# ------------------------------------------------------------ field limits (the columns' lengths)
+
+TOO_LONG_ID = "m" * 33
+LIMITS_REFUSED = [
+    (f'{{"type": "token", "seq": 1, "message_id": "{TOO_LONG_ID}", "part_id": "a", "text": "x"}}', "message_id"),
+    ('{"type": "token", "seq": 1, "message_id": "", "part_id": "a", "text": "x"}', "message_id"),
+    ('{"type": "token", "seq": 1, "message_id": "m 1", "part_id": "a", "text": "x"}', "message_id"),
+    ('{"type": "token", "seq": 1, "message_id": "m\\u00001", "part_id": "a", "text": "x"}', "message_id"),
+    ('{"type": "heartbeat", "seq": 2147483648}', "seq"),
+    (f'{{"type": "session_title", "seq": 1, "title": "{"t" * 201}"}}', "title"),
+    ('{"type": "session_title", "seq": 1, "title": "a\\u0000b"}', "NUL"),
+    (f'{{"type": "artifact", "seq": 1, "kind": "commit", "ref": "{"r" * 2001}"}}', "ref"),
+    ('{"type": "artifact", "seq": 1, "kind": "commit", "ref": ""}', "ref"),
+    ('{"type": "artifact", "seq": 1, "kind": "commit", "ref": "a\\u0000"}', "NUL"),
+    ('{"type": "artifact", "seq": 1, "kind": "commit", "ref": "a", "data": {"x": [1, NaN]}}', "finite"),
+    ('{"type": "tool_call", "seq": 1, "call_id": "c", "tool": "t", "input": {"a": {"b": Infinity}}}', "finite"),
+    ('{"type": "step_finish", "seq": 1, "cost": NaN}', "cost"),
+    ('{"type": "step_finish", "seq": 1, "cost": -Infinity}', "cost"),
+    ('{"type": "error", "seq": 1, "code": "x", "message": "a\\u0000"}', "NUL"),
+    ('{"type": "execution_complete", "seq": 1, "success": false, "error": "\\u0000"}', "NUL"),
+]
+
+
+@pytest.mark.parametrize(("frame", "reason"), LIMITS_REFUSED, ids=[f[1] + str(i) for i, f in enumerate(LIMITS_REFUSED)])
+def test_a_value_no_column_can_hold_is_refused_at_parsing(frame: str, reason: str) -> None:
+    with pytest.raises(p.ProtocolError, match=reason):
+        p.parse_sandbox_event(frame)
+
+
+def test_the_longest_values_the_columns_hold_pass() -> None:
+    events: list[p.SandboxEvent] = [
+        p.TokenDelta(seq=2**31 - 1, message_id="a" * 32, part_id="a", text="\x00 is fine in the JSON data"),
+        p.SessionTitle(seq=1, title="t" * 200),
+        p.Artifact(seq=1, kind="commit", ref="r" * 2000, data={"n": 10**30, "f": 1.5}),
+        p.StepFinish(seq=1, cost=1e300),
+    ]
+    for event in events:
+        assert p.parse_sandbox_event(event.to_json()) == event
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [json.dumps({"type": "prompt", "message_id": TOO_LONG_ID, "content": "x", "author": AUTHOR.model_dump()}),
+     json.dumps({"type": "prompt", "message_id": "m1", "content": "x", "author": AUTHOR.model_dump(),
+                 "model": "m" * 201}),
+     json.dumps({"type": "stop", "message_id": TOO_LONG_ID}),
+     '{"type": "ack", "seq": 2147483648}',
+     '{"type": "ack", "seq": "1"}'],
+)
+def test_commands_have_the_same_limits(frame: str) -> None:
+    with pytest.raises(p.ProtocolError):
+        p.parse_command(frame)

@@ -8,17 +8,25 @@ import openinspect_protocol as protocol
 import pytest
 from openinspect_protocol.launch import settings_table
 
-from sandbox.config import ConfigError, SandboxConfig, child_environment
+from sandbox.config import ConfigError, SandboxConfig, child_environment, take_token
 
 SECRET_TOKEN = "tok-very-secret"
 SECRET_KEY = "sk-very-secret"
+
+
+def token_file(tmp_path: Path, content: str = SECRET_TOKEN + "\n") -> Path:
+    path = tmp_path / "run" / "sandbox-token"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(content)
+    path.chmod(0o600)
+    return path
 
 
 def full_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     env = {
         "OPENINSPECT_SESSION_ID": "sess 1/x",
         "OPENINSPECT_SANDBOX_ID": "sbx-1",
-        "OPENINSPECT_SANDBOX_TOKEN": SECRET_TOKEN,
+        "OPENINSPECT_SANDBOX_TOKEN_FILE": str(token_file(tmp_path)),
         "OPENINSPECT_CONTROL_PLANE_URL": "ws://127.0.0.1:8765/",
         "OPENINSPECT_REPO_URL": "https://example.invalid/r.git",
         "OPENINSPECT_WORKSPACE": str(tmp_path / "ws"),
@@ -77,12 +85,13 @@ def test_every_setting_is_read(tmp_path: Path):
 
 def test_missing_required_values_are_all_named(tmp_path: Path):
     env = full_env(tmp_path)
-    del env["OPENINSPECT_SANDBOX_TOKEN"]
+    del env["OPENINSPECT_SESSION_ID"]
     env["OPENINSPECT_MODEL"] = ""
     with pytest.raises(ConfigError) as caught:
         SandboxConfig.from_env(env)
-    assert "OPENINSPECT_SANDBOX_TOKEN" in str(caught.value)
+    assert "OPENINSPECT_SESSION_ID" in str(caught.value)
     assert "OPENINSPECT_MODEL" in str(caught.value)
+    assert (tmp_path / "run" / "sandbox-token").exists()  # nothing read while the rest is wrong
     required = {name for name, default, _ in settings_table() if default is None}
     with pytest.raises(ConfigError) as caught:
         SandboxConfig.from_env({})
@@ -102,12 +111,47 @@ def test_invalid_values_are_named(tmp_path: Path, name: str, value: str):
         SandboxConfig.from_env(full_env(tmp_path, **{name: value}))
 
 
+def test_the_token_is_read_from_its_file_which_is_then_gone(tmp_path: Path):
+    env = full_env(tmp_path)
+    path = Path(env["OPENINSPECT_SANDBOX_TOKEN_FILE"])
+    config = SandboxConfig.from_env(env)
+    assert config.bridge.sandbox_token == SECRET_TOKEN  # the trailing newline is not part of it
+    assert not path.exists()
+    assert sorted(p.name for p in path.parent.iterdir()) == []
+    assert SECRET_TOKEN not in "".join(f"{k}={v}" for k, v in {**env, **config.child_env}.items())
+    # A second start with the same environment has no token to take: a config error, not a guess.
+    with pytest.raises(ConfigError, match="OPENINSPECT_SANDBOX_TOKEN_FILE"):
+        SandboxConfig.from_env(env)
+
+
+def test_the_image_default_token_file_is_used_when_none_is_named(tmp_path: Path):
+    env = full_env(tmp_path)
+    del env["OPENINSPECT_SANDBOX_TOKEN_FILE"]
+    with pytest.raises(ConfigError, match="/run/openinspect/sandbox-token"):
+        SandboxConfig.from_env(env)
+
+
+@pytest.mark.parametrize("problem", ["missing", "empty", "a directory", "not text"])
+def test_a_token_file_that_cannot_be_taken_is_a_config_error(tmp_path: Path, problem: str):
+    path = tmp_path / "token"
+    if problem == "empty":
+        path.write_text(" \n")
+    elif problem == "a directory":
+        path.mkdir()
+    elif problem == "not text":
+        path.write_bytes(b"\xff\xfe")
+    with pytest.raises(ConfigError) as caught:
+        take_token(path)
+    message = str(caught.value)
+    assert "OPENINSPECT_SANDBOX_TOKEN_FILE" in message and str(path) in message
+
+
 def test_secrets_stay_out_of_repr_and_out_of_the_child_environment(tmp_path: Path):
     config = SandboxConfig.from_env(full_env(tmp_path))
     assert SECRET_TOKEN not in repr(config) and SECRET_KEY not in repr(config)
     assert config.bridge.sandbox_token == SECRET_TOKEN
     for env in (config.child_env, config.agent.env):
-        assert "OPENINSPECT_SANDBOX_TOKEN" not in env
+        assert "OPENINSPECT_SANDBOX_TOKEN_FILE" not in env
         assert "OPENINSPECT_PROVIDER_API_KEY" not in env
         assert "GIT_AUTHOR_NAME" not in env and "GIT_COMMITTER_EMAIL" not in env
         assert env["PATH"] == "/usr/bin:/bin"

@@ -7,8 +7,10 @@ translator and configuration helpers are also tested on their own (no process).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import stat
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -20,7 +22,13 @@ import pytest
 
 from sandbox.harness.base import AgentConfig, AgentStartError, ProviderConfig
 from sandbox.harness.opencode import OpenCodeHarness
-from sandbox.harness.opencode_config import agent_environment, opencode_config
+from sandbox.harness.opencode_config import (
+    agent_environment,
+    credentials_config,
+    opencode_config,
+    prepare_state_dir,
+    write_credentials,
+)
 from sandbox.harness.opencode_events import MAX_TOOL_OUTPUT_CHARS, TurnTranslator, is_real_title
 from tests.conftest import REPO_ROOT
 from tests.fakes.scripted_model import ScriptedModel
@@ -157,6 +165,19 @@ async def test_bash_turn_reports_the_command_output(harness: OpenCodeHarness) ->
     assert outcome.status == "completed"
     assert "from-bash" in outcome.output
     assert "from-bash" in recorder.text()
+
+
+async def test_the_agents_shell_does_not_see_the_model_credential(harness: OpenCodeHarness,
+                                                                   scripted_model: ScriptedModel) -> None:
+    recorder = Recorder()
+    result = await run(harness, "#script bash command='env; xargs -0 -n1 < /proc/self/environ'", recorder)
+
+    assert result.success, result.error
+    [outcome] = recorder.of(protocol.ToolResult)
+    assert "PATH=" in outcome.output and "OPENCODE_CONFIG=" in outcome.output  # it did print its environment
+    assert API_KEY not in outcome.output
+    # ... while OpenCode itself still sent it to the provider (from the credential file).
+    assert scripted_model.chat_requests()[-1].headers.get("Authorization") == f"Bearer {API_KEY}"
 
 
 async def test_commit_script_makes_a_git_commit(
@@ -325,8 +346,10 @@ def test_openai_compatible_config_declares_the_provider(tmp_path: Path) -> None:
     result = opencode_config(config)
     assert result["provider"] == {"openinspect": {
         "npm": "@ai-sdk/openai-compatible", "name": "openinspect",
-        "options": {"baseURL": "http://127.0.0.1:1/v1", "apiKey": "k"}, "models": {"scripted": {"name": "scripted"}},
+        "options": {"baseURL": "http://127.0.0.1:1/v1"}, "models": {"scripted": {"name": "scripted"}},
     }}
+    # The key is in the credential file's part alone, merged by OpenCode under the same provider.
+    assert credentials_config(config) == {"provider": {"openinspect": {"options": {"apiKey": "k"}}}}
     assert (result["model"], result["small_model"], result["enabled_providers"]) == (MODEL, MODEL, ["openinspect"])
     assert result["permission"]["bash"] == result["permission"]["edit"] == "allow"
     assert result["permission"]["question"] == "deny"
@@ -338,7 +361,8 @@ def test_anthropic_config_uses_the_builtin_provider(tmp_path: Path) -> None:
     config = AgentConfig(workdir=tmp_path, state_dir=tmp_path, model="anthropic/claude-sonnet-4-5",
                          provider=provider, binary="x")
     result = opencode_config(config)
-    assert result["provider"] == {"anthropic": {"options": {"apiKey": "sk-ant"}}}
+    assert result["provider"] == {"anthropic": {"options": {}}}
+    assert credentials_config(config) == {"provider": {"anthropic": {"options": {"apiKey": "sk-ant"}}}}
     assert "small_model" not in result
     with pytest.raises(AgentStartError):
         opencode_config(AgentConfig(workdir=tmp_path, state_dir=tmp_path, model="claude/x",
@@ -347,13 +371,34 @@ def test_anthropic_config_uses_the_builtin_provider(tmp_path: Path) -> None:
 
 def test_environment_keeps_sandbox_secrets_out(tmp_path: Path) -> None:
     config = AgentConfig(workdir=tmp_path, state_dir=tmp_path / "s", model=MODEL, binary="x",
-                         provider=ProviderConfig(base_url="http://127.0.0.1:1/v1"), env={"GIT_AUTHOR_NAME": "Ada"})
+                         provider=ProviderConfig(base_url="http://127.0.0.1:1/v1", api_key="the-model-credential"),
+                         env={"GIT_AUTHOR_NAME": "Ada"})
     base = {"PATH": "/bin", "OPENINSPECT_BRIDGE_TOKEN": "secret", "OPENCODE_CONFIG": "/elsewhere"}
     env = agent_environment(config, "pw", base)
     assert "OPENINSPECT_BRIDGE_TOKEN" not in env and "OPENCODE_CONFIG" not in env
     assert (env["PATH"], env["GIT_AUTHOR_NAME"], env["OPENCODE_SERVER_PASSWORD"]) == ("/bin", "Ada", "pw")
     assert env["OPENCODE_CLIENT"] == "serve"
     assert env["XDG_DATA_HOME"] == str(tmp_path / "s" / "xdg" / "data")
+    assert not any("the-model-credential" in value for value in env.values())  # the agent's shell inherits env
+
+
+def test_the_credential_file_is_for_this_user_alone(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    config = AgentConfig(workdir=tmp_path, state_dir=state, model=MODEL, binary="x",
+                         provider=ProviderConfig(base_url="http://127.0.0.1:1/v1", api_key="the-model-credential"))
+    prepare_state_dir(state)
+    (state / "opencode-credentials.json").write_text("{}")
+    (state / "opencode-credentials.json").chmod(0o644)  # an older, wider file is narrowed
+    path = write_credentials(state, config)
+    assert path == state / "opencode-credentials.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert json.loads(path.read_text()) == credentials_config(config)
+    env = agent_environment(config, "pw", {}, path)
+    assert env["OPENCODE_CONFIG"] == str(path)
+    # Without a credential there is no file (nor a stale one).
+    assert write_credentials(state, AgentConfig(workdir=tmp_path, state_dir=state, model=MODEL, binary="x",
+                                                provider=ProviderConfig(base_url="http://127.0.0.1:1/v1"))) is None
+    assert not path.exists()
 
 
 def _assistant(message_id: str = "msg_a") -> dict:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import openinspect_protocol as protocol
 
+from sandbox.outbox import Outbox
 from sandbox.scripts import CHUNK_MAX_CHARS, Chunker, ScriptRunner, Tail
 from tests.sandbox.control_plane import wait_until
 from tests.sandbox.procs import gone
@@ -115,3 +116,49 @@ def test_tail_keeps_the_last_lines_and_a_partial_one():
     assert tail.lines() == ("c", "d", "part")
     tail.feed("ial\n")
     assert tail.lines() == ("b", "c", "d", "partial")[-3:]
+
+
+async def test_output_beyond_the_limit_is_dropped_with_one_warning_and_the_script_goes_on(tmp_path: Path):
+    done = tmp_path / "finished"
+    write_script(tmp_path, "setup", "for i in $(seq 1 20000); do echo \"line $i é\"; done\n"
+                                    f"echo 'the last line'\ntouch {done}\nexit 4\n")
+    events: list[protocol.SandboxEvent] = []
+    runner = ScriptRunner(tmp_path, env={"PATH": os.environ["PATH"]}, emit=events.append, max_output_bytes=10_000)
+    result = await runner.run("setup", timeout_seconds=60)
+    assert done.exists() and result.exit_code == 4  # it ran to its end
+    sent = output_of(events)
+    full = "".join(f"line {i} é\n" for i in range(1, 20001)) + "the last line\n"
+    assert full.startswith(sent) and 9_990 <= len(sent.encode()) <= 10_000  # never half a character
+    warnings = [e for e in events if isinstance(e, protocol.WarningEvent)]
+    assert len(warnings) == 1 and warnings[0].code == "script_output_truncated"
+    assert "10000 bytes" in warnings[0].message and "setup.sh" in warnings[0].message
+    assert isinstance(events[-1], protocol.ScriptFinished) and events[-1].exit_code == 4
+    assert result.tail[-1] == "the last line"  # a failure is still explained by its last lines
+
+
+async def test_output_within_the_limit_is_all_sent_without_a_warning(tmp_path: Path):
+    write_script(tmp_path, "setup", "printf 'x%.0s' $(seq 1 1000)\n")
+    events: list[protocol.SandboxEvent] = []
+    runner = ScriptRunner(tmp_path, env={"PATH": os.environ["PATH"]}, emit=events.append, max_output_bytes=1000)
+    await runner.run("setup", timeout_seconds=30)
+    assert output_of(events) == "x" * 1000
+    assert not [e for e in events if isinstance(e, protocol.WarningEvent)]
+
+
+async def test_the_default_limit_is_the_launch_specs(tmp_path: Path):
+    # (a second after it, so all of it is read before the script ends, however busy the machine)
+    write_script(tmp_path, "setup", "head -c 1100000 /dev/zero | tr '\\0' 'y'\nsleep 1\n")
+    runner, events = runner_for(tmp_path)
+    await runner.run("setup", timeout_seconds=60)
+    assert len(output_of(events)) == protocol.LaunchSpec.model_fields["max_script_output_bytes"].default
+    assert [e.code for e in events if isinstance(e, protocol.WarningEvent)] == ["script_output_truncated"]
+
+
+async def test_a_full_outbox_stops_the_output_not_the_script(tmp_path: Path):
+    write_script(tmp_path, "setup", "for i in $(seq 1 2000); do echo \"line $i\"; done\n")
+    outbox = Outbox(max_events=3)
+    runner = ScriptRunner(tmp_path, env={"PATH": os.environ["PATH"]}, emit=outbox.add)
+    result = await runner.run("setup", timeout_seconds=60)
+    assert result.exit_code == 0 and result.tail[-1] == "line 2000"
+    kinds = [e.type for e in outbox.unacked()]
+    assert kinds[:3] == ["script_output"] * 3 and kinds[3:] == ["script_finished"]  # the end still gets through

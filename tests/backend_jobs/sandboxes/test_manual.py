@@ -12,7 +12,7 @@ from backend_jobs.sandboxes.base import SandboxExit, SandboxSpec, SpawnError
 from backend_jobs.sandboxes.manual import ManualSandboxBackend
 from openinspect_core.settings import Settings
 
-ENV = {"OPENINSPECT_SESSION_ID": "ses1", "OPENINSPECT_SANDBOX_ID": "sbx1", "OPENINSPECT_SANDBOX_TOKEN": "t0ken",
+ENV = {"OPENINSPECT_SESSION_ID": "ses1", "OPENINSPECT_SANDBOX_ID": "sbx1",
        "OPENINSPECT_CONTROL_PLANE_URL": "ws://127.0.0.1:8765"}
 
 
@@ -27,22 +27,39 @@ def backend(tmp_path: Path) -> tuple[ManualSandboxBackend, list[SandboxExit]]:
     return b, exits
 
 
-async def test_spawn_writes_the_environment_readable_by_this_user_only(tmp_path: Path) -> None:
+async def test_spawn_writes_the_environment_and_the_token_beside_it_readable_by_this_user_only(
+        tmp_path: Path) -> None:
     b, exits = backend(tmp_path)
-    assert await b.spawn(SandboxSpec("sbx1", "ses1", ENV)) == "sbx1"
+    assert await b.spawn(SandboxSpec("sbx1", "ses1", ENV, token="t0ken")) == "sbx1"
     path = tmp_path / "manual-sandboxes" / "sbx1.json"
-    assert path.stat().st_mode & 0o777 == 0o600
+    token = tmp_path / "manual-sandboxes" / "sbx1.token"
+    for file in (path, token):
+        assert file.stat().st_mode & 0o777 == 0o600
     assert path.parent.stat().st_mode & 0o777 == 0o700
-    assert json.loads(path.read_text()) == {**ENV, "OPENINSPECT_WORKSPACE": str(tmp_path / "workspaces" / "ses1")}
-    assert sorted(p.name for p in path.parent.iterdir()) == ["sbx1.json"]  # nothing half-written left behind
+    assert json.loads(path.read_text()) == {**ENV, "OPENINSPECT_WORKSPACE": str(tmp_path / "workspaces" / "ses1"),
+                                            "OPENINSPECT_SANDBOX_TOKEN_FILE": str(token)}
+    assert token.read_text() == "t0ken" and "t0ken" not in path.read_text()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["sbx1.json", "sbx1.token"]  # nothing half-written
     assert exits == []
+
+
+async def test_the_runtime_takes_the_token_from_its_file_and_the_file_is_gone(tmp_path: Path) -> None:
+    from sandbox.config import SandboxConfig  # the runtime's own reading of what the backend wrote
+
+    b, _ = backend(tmp_path)
+    await b.spawn(SandboxSpec("sbx1", "ses1", {**ENV, "OPENINSPECT_REPO_URL": "/src/r",
+                                               "OPENINSPECT_MODEL": "openinspect/scripted"}, token="t0ken"))
+    env = json.loads((tmp_path / "manual-sandboxes" / "sbx1.json").read_text())
+    assert SandboxConfig.from_env(env).bridge.sandbox_token == "t0ken"
+    assert not (tmp_path / "manual-sandboxes" / "sbx1.token").exists()
+    assert await b.alive() == {"sbx1"}  # the environment file is what says the sandbox is there
 
 
 async def test_alive_lists_the_sandboxes_whose_files_are_present(tmp_path: Path) -> None:
     b, _ = backend(tmp_path)
     assert await b.alive() == set()
     await b.spawn(SandboxSpec("sbx1", "ses1", ENV))
-    await b.spawn(SandboxSpec("sbx2", "ses2", {**ENV, "OPENINSPECT_SANDBOX_TOKEN": "other"}))
+    await b.spawn(SandboxSpec("sbx2", "ses2", ENV, token="other"))
     assert await b.alive() == {"sbx1", "sbx2"}
     # A restarted control plane sees the same sandboxes (recovery keeps them).
     assert await ManualSandboxBackend(tmp_path / "manual-sandboxes", tmp_path / "workspaces").alive() == {
@@ -53,7 +70,7 @@ async def test_stop_removes_the_file_and_reports_the_exit_once(tmp_path: Path) -
     b, exits = backend(tmp_path)
     await b.spawn(SandboxSpec("sbx1", "ses1", ENV))
     await b.stop("sbx1")
-    assert not (tmp_path / "manual-sandboxes" / "sbx1.json").exists()
+    assert list((tmp_path / "manual-sandboxes").iterdir()) == []  # neither the environment nor the token
     assert exits == [SandboxExit("sbx1", None, "stopped")]
     assert await b.alive() == set()
     await b.stop("sbx1")  # stopping again (a timer racing a stop) reports nothing more
@@ -73,7 +90,7 @@ async def test_an_unwritable_directory_is_a_spawn_error(tmp_path: Path) -> None:
     (tmp_path / "manual-sandboxes").write_text("a file where the directory should be")
     b, _ = backend(tmp_path)
     with pytest.raises(SpawnError, match="manual sandbox"):
-        await b.spawn(SandboxSpec("sbx1", "ses1", ENV))
+        await b.spawn(SandboxSpec("sbx1", "ses1", ENV, token="t0ken"))
 
 
 def test_it_is_picked_by_name_with_its_files_in_the_data_dir(tmp_path: Path) -> None:

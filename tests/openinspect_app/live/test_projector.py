@@ -20,14 +20,17 @@ from openinspect_core.settings import Settings
 
 @pytest.fixture
 def context(database: Database, tmp_path: Path) -> AppContext:
-    settings = Settings.from_env({"OPENINSPECT_DATA_DIR": str(tmp_path)}, database_url=database.url)
+    settings = Settings.from_env({"OPENINSPECT_DATA_DIR": str(tmp_path / "data")}, database_url=database.url,
+                                 repo_roots=(str(tmp_path),))
     return AppContext(settings, database, Notifier())
 
 
-async def test_an_unreadable_row_is_logged_and_skipped(context: AppContext, caplog: pytest.LogCaptureFixture) -> None:
+async def test_an_unreadable_row_is_logged_and_skipped(context: AppContext, caplog: pytest.LogCaptureFixture,
+                                                      tmp_path: Path) -> None:
     async with context.work() as work:
         ada = await users.get_or_create(work.db, "Ada", "ada@example.com")
-        session = await sessions.create(work.db, repo_url="/tmp/some-repo", creator=ada)  # sequence 1
+        session = await sessions.create(work.db, repo_url=str(tmp_path / "some-repo"), creator=ada,
+                                        policy=sessions.SessionPolicy.from_settings(context.settings))  # sequence 1
         # Rows no writer of today makes: an unknown type, and a known one missing its fields.
         work.db.add(Event(session_id=session.id, sequence=2, type="no_such_event", data={}))
         work.db.add(Event(session_id=session.id, sequence=3, type="token", data={"text": 5}, message_id="m"))

@@ -121,6 +121,8 @@ async def test_the_queue_counts_unfinished_prompts_only(database: Database, seed
         ("r1", "x" * 51, TooLarge, "prompt_too_long"),
         ("r1", "", InvalidInput, "empty_prompt"),
         ("r1", " \n\t ", InvalidInput, "empty_prompt"),
+        ("r1", "fix\x00it", InvalidInput, "invalid_prompt"),  # PostgreSQL's text cannot hold NUL
+        ("r\x001", "fix it", InvalidInput, "invalid_prompt"),
     ],
 )
 async def test_bad_prompts_are_refused_and_nothing_is_queued(
@@ -134,6 +136,17 @@ async def test_bad_prompts_are_refused_and_nothing_is_queued(
 
 async def test_the_limits_are_inclusive(database: Database, seeded: Seeded) -> None:
     assert (await enqueue(database, seeded, "x" * 200, "y" * 50)).created
+
+
+async def test_a_model_longer_than_its_column_is_refused(database: Database, seeded: Seeded) -> None:
+    async with database.session() as db:
+        with pytest.raises(InvalidInput) as refused:
+            await prompts.enqueue(db, session_id=seeded.session_id, author=seeded.user, content="hi",
+                                  client_request_id="r1", limits=LIMITS, model="p/" + "m" * 199)
+        stored = await prompts.enqueue(db, session_id=seeded.session_id, author=seeded.user, content="hi",
+                                       client_request_id="r2", limits=LIMITS, model="p/" + "m" * 198)
+        await db.commit()
+    assert refused.value.code == "model_too_long" and len(stored.message.model or "") == 200
 
 
 async def test_an_archived_session_takes_no_prompts(database: Database, seeded: Seeded) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import replace
 
 import pytest
 from openinspect_protocol.status import SessionStatus
@@ -12,8 +12,8 @@ from sqlmodel import select
 from openinspect_core.db import Database
 from openinspect_core.models import Participant, Repo, Session
 from openinspect_core.services import sessions, users
-from openinspect_core.services.errors import Conflict, InvalidInput
-from tests.openinspect_core.services.seed import Seeded, seed, timeline_of, types_of
+from openinspect_core.services.errors import Conflict, InvalidInput, LimitReached
+from tests.openinspect_core.services.seed import POLICY, Seeded, seed, timeline_of, types_of
 
 
 @pytest.fixture
@@ -34,33 +34,13 @@ async def set_status(database: Database, session_id: str, status: SessionStatus,
 
 
 # ----------------------------------------------------------------- pure parts
-
-
-@pytest.mark.parametrize(
-    ("url", "normalised"),
-    [
-        ("https://github.com/acme/app.git/", "https://github.com/acme/app.git"),
-        ("  http://git.local/app  ", "http://git.local/app"),
-        ("file:///srv/git/app", "file:///srv/git/app"),
-        ("/srv/git/app", "/srv/git/app"),
-        ("/srv/git/../git/app", "/srv/git/app"),
-        ("~/app", str(Path("~/app").expanduser().resolve())),
-    ],
-)
-def test_repo_urls_are_normalised(url: str, normalised: str) -> None:
-    assert sessions.normalise_repo_url(url) == normalised
-
-
-@pytest.mark.parametrize("url", ["", "   ", "https://", "git@github.com:acme/app.git", "ssh://host/app", "app"])
-def test_other_repo_urls_are_refused(url: str) -> None:
-    with pytest.raises(InvalidInput) as refused:
-        sessions.normalise_repo_url(url)
-    assert refused.value.code == "invalid_repo_url"
+# (which repository URLs are accepted: tests/security/test_repo_policy.py)
 
 
 @pytest.mark.parametrize(
     ("url", "name"),
-    [("https://github.com/acme/app.git", "app"), ("/srv/git/tool/", "tool"), ("file:///x/y.git", "y")],
+    [("https://github.com/acme/app.git", "app"), ("/srv/git/tool/", "tool"), ("file:///x/y.git", "y"),
+     ("/srv/" + "n" * 250, "n" * 200)],  # a name longer than its column is cut, not a database error
 )
 def test_a_repo_is_named_after_its_last_path_part(url: str, name: str) -> None:
     assert sessions.repo_name(url) == name
@@ -72,9 +52,10 @@ def test_a_repo_is_named_after_its_last_path_part(url: str, name: str) -> None:
 async def test_create_writes_the_session_its_owner_and_a_status_event(database: Database) -> None:
     async with database.session() as db:
         user = await users.get_or_create(db, "Ada", "ada@example.com")
-        session = await sessions.create(db, repo_url="https://github.com/acme/app.git/", creator=user,
+        session = await sessions.create(db, repo_url="https://github.com/acme/app.git/", creator=user, policy=POLICY,
                                         branch="  main ", title="  Fix the login  ", model="openinspect/scripted")
-        again = await sessions.create(db, repo_url="https://github.com/acme/app.git", creator=user, title="  ")
+        again = await sessions.create(db, repo_url="https://github.com/acme/app.git", creator=user, title="  ",
+                                      policy=POLICY)
         await db.commit()
     stored = await load(database, session.id)
     assert (stored.status, stored.branch, stored.title, stored.title_from_user, stored.model) == (
@@ -88,12 +69,57 @@ async def test_create_writes_the_session_its_owner_and_a_status_event(database: 
     assert await timeline_of(database, session.id) == [SessionStatusChanged(status=SessionStatus.SPAWNING)]
 
 
-async def test_a_title_too_long_is_refused(database: Database) -> None:
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("title", "x" * 201, "title_too_long"),
+        ("branch", "b" * 256, "branch_too_long"),
+        ("model", "p/" + "m" * 199, "model_too_long"),
+        ("title", "a\x00b", "invalid_title"),
+        ("branch", "main\x00", "invalid_branch"),
+    ],
+)
+async def test_a_value_its_column_cannot_hold_is_refused_before_the_database(
+        database: Database, field: str, value: str, code: str) -> None:
     async with database.session() as db:
         user = await users.get_or_create(db, "Ada", "ada@example.com")
         with pytest.raises(InvalidInput) as refused:
-            await sessions.create(db, repo_url="/tmp/repo", creator=user, title="x" * 201)
-    assert refused.value.code == "title_too_long"
+            await sessions.create(db, repo_url="/tmp/repo", creator=user, policy=POLICY, **{field: value})
+    assert refused.value.code == code
+
+
+async def test_the_longest_values_the_columns_hold_are_stored(database: Database) -> None:
+    async with database.session() as db:
+        user = await users.get_or_create(db, "Ada", "ada@example.com")
+        session = await sessions.create(db, repo_url="/tmp/" + "r" * 250, creator=user, policy=POLICY,
+                                        title="t" * 200, branch="b" * 255, model="p/" + "m" * 198)
+        await db.commit()
+    stored = await load(database, session.id)
+    assert (len(stored.title or ""), len(stored.branch or ""), len(stored.model or "")) == (200, 255, 200)
+
+
+async def test_a_person_at_the_active_session_limit_cannot_create_or_restore_another(database: Database) -> None:
+    policy = replace(POLICY, max_active_sessions_per_user=2)
+    async with database.session() as db:
+        ada = await users.get_or_create(db, "Ada", "ada@example.com")
+        grace = await users.get_or_create(db, "Grace", "grace@example.com")
+        first = await sessions.create(db, repo_url="/tmp/repo", creator=ada, policy=policy)
+        await sessions.create(db, repo_url="/tmp/repo", creator=ada, policy=policy)
+        await db.commit()
+    async with database.session() as db:
+        with pytest.raises(LimitReached) as refused:
+            await sessions.create(db, repo_url="/tmp/repo", creator=ada, policy=policy)
+    assert (refused.value.status_code, refused.value.code) == (429, "limit_reached")
+    assert "limit 2" in refused.value.message
+    async with database.session() as db:  # someone else's sessions do not count against her
+        await sessions.create(db, repo_url="/tmp/repo", creator=grace, policy=policy)
+        await sessions.archive(db, first.id)  # an archived session does not count either
+        await sessions.create(db, repo_url="/tmp/repo", creator=ada, policy=policy)
+        await db.commit()
+    async with database.session() as db:
+        with pytest.raises(LimitReached):
+            await sessions.restore(db, first.id, max_active=policy.max_active_sessions_per_user)
+        assert await sessions.count_active(db, ada.id) == 2
 
 
 # --------------------------------------------------------------- set_status

@@ -86,6 +86,30 @@ async def test_after_pages_through_the_timeline(database: Database, seeded: Seed
         assert await timeline.after(db, "no-such-session") == []
 
 
+async def test_a_page_holds_no_more_bytes_than_asked_but_always_one_event(database: Database,
+                                                                           seeded: Seeded) -> None:
+    # 1: its creation; 2..21 each carry 10,000 characters (one of them 2-byte, so bytes, not characters, count).
+    await append_all(database, seeded.session_id, [BridgeRejected(reason="é" + "x" * 9_999) for _ in range(20)])
+    async with database.session() as db:
+        rows = await timeline.after(db, seeded.session_id, 1)
+        sizes = [timeline.row_bytes(row) for row in rows]
+        assert len(set(sizes)) == 1 and sizes[0] > 10_001 + timeline.ROW_OVERHEAD_BYTES  # the é is 2 bytes
+        size = sizes[0]
+
+        page = await timeline.after(db, seeded.session_id, 1, max_bytes=5 * size)
+        assert [r.sequence for r in page] == [2, 3, 4, 5, 6]
+        assert sum(timeline.row_bytes(r) for r in page) <= 5 * size
+        page = await timeline.after(db, seeded.session_id, 1, max_bytes=5 * size - 1)
+        assert [r.sequence for r in page] == [2, 3, 4, 5]
+        # One event larger than the budget still comes, alone: a reader always moves on.
+        assert [r.sequence for r in await timeline.after(db, seeded.session_id, 1, max_bytes=10)] == [2]
+        # The count limit still holds, and so does the end of the timeline.
+        assert [r.sequence for r in await timeline.after(db, seeded.session_id, 1, limit=2,
+                                                         max_bytes=10**9)] == [2, 3]
+        assert [r.sequence for r in await timeline.after(db, seeded.session_id, 19, max_bytes=10**9)] == [20, 21]
+        assert await timeline.after(db, seeded.session_id, 21, max_bytes=10) == []
+
+
 async def test_typed_returns_the_event_appended(database: Database, seeded: Seeded) -> None:
     author = PromptAuthor(id=seeded.user.id, name="Ada", email="ada@example.com")
     control: list[TimelineEvent] = [

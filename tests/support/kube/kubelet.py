@@ -18,6 +18,8 @@ Pods bound to it (``spec.nodeName``) with list + watch from a resourceVersion (r
 - runs ``command`` + ``args`` as a local process in its own process group, PATH starting with this
   venv's ``bin`` (so ``python -m sandbox.entrypoint`` is the project's real sandbox runtime), HOME
   a fresh per-Pod directory, plus ``extra_env``; it inherits nothing else from the test process;
+- runs init containers first, one at a time, each to completion; a failing one fails the Pod
+  (``restartPolicy: Never``; its status says which, with its exit code) or is run again;
 - reports Running, then Succeeded/Failed with a terminated container status (exit code, reason
   Completed/Error, message = the last lines of output); restarts per ``restartPolicy`` (1 s delay);
 - never "pulls" an image from a registry in :data:`~tests.support.kube.podspec.UNPULLABLE_REGISTRIES`
@@ -26,7 +28,7 @@ Pods bound to it (``spec.nodeName``) with list + watch from a resourceVersion (r
   then deletes the Pod with grace 0, as kubelet finishes a graceful deletion.
 
 It does not: pull or look at images (``command`` is required), isolate processes (no namespaces,
-cgroups, resource limits, user IDs), run probes, init containers or ephemeral containers, give
+cgroups, resource limits, user IDs), run probes or ephemeral containers, give
 Pods their own network (podIP is 127.0.0.1; ports are the host's), mount a service-account token
 where in-cluster clients look for it, serve ``kubectl logs``/``exec`` (use :meth:`container_log`),
 post Events, or renew a node Lease. One instance per node name.

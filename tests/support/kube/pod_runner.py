@@ -1,32 +1,31 @@
 """One Pod on the stand-in node, from binding to deletion: :class:`PodRunner`.
 
 It owns the Pod's local directories (one per volume, a HOME, container logs) and the local
-processes its containers run as, each in its own process group. It writes only its own Pod's
-status (and deletes the Pod with grace 0 once its processes are gone after a graceful delete,
-as kubelet does) and reads only the Secrets/ConfigMaps the Pod references. Which Pods it gets,
+processes its containers run as, each in its own process group (``containers.py``): init
+containers first, one at a time, each to completion (a failing one fails the Pod under
+``restartPolicy: Never`` and is retried otherwise, as kubelet does), then the others together.
+It writes only its own Pod's status (and deletes the Pod with grace 0 once its processes are
+gone after a graceful delete, as kubelet does) and reads only the Secrets/ConfigMaps the Pod
+references. Which Pods it gets,
 and when they are deleted, comes from the watch in ``kubelet.py``; what the spec means comes
 from the pure functions in ``podspec.py``.
 """
 
 from __future__ import annotations
 
-import datetime
 import logging
-import os
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from tests.support.kube import podspec
-from tests.support.kube.components import die_with_parent
+from tests.support.kube.containers import RESTART_DELAY_SECONDS, Container, Launcher, reap, restart, signal_group
+from tests.support.kube.containers import now_rfc3339 as now_rfc3339  # kubelet.py takes it from here
 from tests.support.kube.podspec import ConfigNotReady, Json
 from tests.support.kube.rawapi import RawApi
 
@@ -34,52 +33,10 @@ log = logging.getLogger(__name__)
 
 CONFIG_RETRY_SECONDS = 0.5  # kubelet retries a missing Secret on its sync loop; this is quicker
 IMAGE_PULL_BACKOFF_AFTER_SECONDS = 1.0  # ErrImagePull, then ImagePullBackOff, as kubelet reports them
-RESTART_DELAY_SECONDS = 1.0  # kubelet's CrashLoopBackOff starts at 10 s; tests need no wait that long
 DEFAULT_GRACE_SECONDS = 30  # Kubernetes' default terminationGracePeriodSeconds
 STOP_GRACE_SECONDS = 2.0  # when the stand-in itself stops, processes get this long after SIGTERM
 SUPERVISE_INTERVAL_SECONDS = 0.05
 SUPPORTED_VOLUMES = ("emptyDir", "secret", "configMap", "hostPath")
-
-
-def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass
-class _Container:
-    spec: Json
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-    state: Json = field(default_factory=lambda: podspec.waiting_state("ContainerCreating"))
-    last_state: Json = field(default_factory=dict)
-    restart_count: int = 0
-    restart_at: float | None = None
-    started_at: str = ""
-    env: dict[str, str] = field(default_factory=dict)  # the container's own variables, resolved
-
-    @property
-    def name(self) -> str:
-        return self.spec["name"]
-
-    @property
-    def container_id(self) -> str:
-        return f"standin://{self.process.pid}" if self.process else ""
-
-    def status(self) -> Json:
-        running = "running" in self.state
-        entry: Json = {
-            "name": self.name,
-            "image": self.spec.get("image", ""),
-            "imageID": "",
-            "ready": running,
-            "started": running,
-            "restartCount": self.restart_count,
-            "state": self.state,
-            "lastState": self.last_state,
-        }
-        if self.process:
-            entry["containerID"] = self.container_id
-        return entry
 
 
 class PodRunner:
@@ -98,17 +55,21 @@ class PodRunner:
         self._api = api
         self._pod = pod
         self._dir = pod_dir
-        self._base_env = dict(base_env)
-        self._python_bin_dir = python_bin_dir
-        self._image_paths = tuple(image_paths)  # host dirs playing the image's files: never mapped
         meta = pod["metadata"]
         self.namespace: str = meta["namespace"]
         self.name: str = meta["name"]
         self.uid: str = meta["uid"]
         self._path = f"/api/v1/namespaces/{self.namespace}/pods/{self.name}"
-        self._containers = [
-            _Container(spec, pod_dir / "logs" / f"{spec['name']}.log") for spec in pod["spec"]["containers"]
-        ]
+        self._launcher = Launcher(dict(base_env), python_bin_dir, tuple(image_paths), pod_dir / "home", self.name)
+        # Before its init containers have run, every container waits in PodInitializing, as kubelet shows it.
+        first_state = "PodInitializing" if pod["spec"].get("initContainers") else "ContainerCreating"
+
+        def containers(key: str) -> list[Container]:
+            return [Container(spec, pod_dir / "logs" / f"{spec['name']}.log", state=podspec.waiting_state(first_state))
+                    for spec in pod["spec"].get(key) or []]
+
+        self._init_containers = containers("initContainers")
+        self._containers = containers("containers")
         self._start_time = now_rfc3339()
         self._lock = threading.Lock()
         self._done = False
@@ -150,7 +111,8 @@ class PodRunner:
             self._thread.join()
 
     def container_log_paths(self) -> dict[str, Path]:
-        return {c.name: c.log_path for c in self._containers}
+        """Main containers first (a Pod's log is its first main container's), then init containers."""
+        return {c.name: c.log_path for c in [*self._containers, *self._init_containers]}
 
     # --- the Pod's life, in its own thread ------------------------------------------------------
 
@@ -174,31 +136,79 @@ class PodRunner:
         if problem:
             self._write_status("Failed", reason="StandInUnsupported", message=problem)
             return
-        unpullable = [c for c in self._containers if podspec.image_unpullable(c.spec.get("image", ""))]
-        if unpullable:
-            self._fail_image_pull(unpullable)
+        restart_policy = spec.get("restartPolicy", "Always")
+        # Kubelet pulls an image before it builds the container's config: the first init container's first.
+        if self._pull_fails(self._init_containers[:1] or self._containers):
             return
         mounts_by_container = self._prepare(spec)
         if mounts_by_container is None:
             return  # deleted or stopped while waiting for a Secret/ConfigMap
+        if not self._initialize(restart_policy, mounts_by_container):
+            return
+        if self._pull_fails(self._containers):
+            return
         for container in self._containers:
-            self._start_container(container, mounts_by_container[container.name])
+            self._launcher.start(container, mounts_by_container[container.name])
         self._write_status("Running")
-        self._supervise(spec.get("restartPolicy", "Always"), mounts_by_container)
+        self._supervise(restart_policy, mounts_by_container)
+
+    def _pull_fails(self, containers: list[Container]) -> bool:
+        unpullable = [c for c in containers if podspec.image_unpullable(c.spec.get("image", ""))]
+        if unpullable:
+            self._fail_image_pull(unpullable)
+        return bool(unpullable)
+
+    def _initialize(self, restart_policy: str, mounts: dict[str, dict[str, str]]) -> bool:
+        """Each init container in order, to completion; False if the Pod goes no further (failed, deleted)."""
+        for container in self._init_containers:
+            if self._pull_fails([container]):
+                return False
+            self._launcher.start(container, mounts[container.name])
+            while True:
+                self._write_status("Pending")
+                exit_code = self._run_to_completion(container)
+                if exit_code is None:
+                    return False  # deleted (its final status is written) or the stand-in stops
+                if exit_code == 0:
+                    break
+                if restart_policy == "Never":
+                    self._write_status("Failed")
+                    return False
+                if self._sleep(RESTART_DELAY_SECONDS):  # kubelet backs off, then runs it again
+                    self._write_status(self._terminal_phase())
+                    return False
+                restart(container, self._launcher, mounts[container.name])
+        return True
+
+    def _run_to_completion(self, container: Container) -> int | None:
+        """Its exit code; None if the Pod is deleted meanwhile (then killed, status written) or the stand-in stops."""
+        while not self._stopping.is_set():
+            if self._deletion_grace is not None:
+                self._kill_all(self._deletion_grace)
+                self._write_status(self._terminal_phase())
+                return None
+            reap(container, "Never")
+            if container.exit_code is not None:  # exited, or could not start (StartError)
+                return container.exit_code
+            self._wake.wait(SUPERVISE_INTERVAL_SECONDS)
+            self._wake.clear()
+        return None
+
+    @property
+    def _all_containers(self) -> list[Container]:
+        return [*self._init_containers, *self._containers]
 
     def _unsupported(self, spec: Json) -> str:
-        if spec.get("initContainers"):
-            return "initContainers are not supported by the stand-in kubelet"
         for volume in spec.get("volumes") or []:
             if not any(kind in volume for kind in SUPPORTED_VOLUMES):
                 kinds = sorted(set(volume) - {"name"})
                 return f"volume {volume['name']}: {kinds} not supported by the stand-in kubelet ({SUPPORTED_VOLUMES})"
-        for container in self._containers:
+        for container in self._all_containers:
             if not (container.spec.get("command") or container.spec.get("args")):
                 return f"container {container.name}: no command or args (the stand-in kubelet cannot run an image)"
         return ""
 
-    def _fail_image_pull(self, unpullable: list[_Container]) -> None:
+    def _fail_image_pull(self, unpullable: list[Container]) -> None:
         for reason in ("ErrImagePull", "ImagePullBackOff"):
             for container in unpullable:
                 image = container.spec.get("image", "")
@@ -215,27 +225,29 @@ class PodRunner:
         last_problem = ""
         (self._dir / "home").mkdir(parents=True, exist_ok=True)
         while True:
+            lookup = podspec.memoized(self._lookup)  # one read per object per attempt, however many keys refer to it
             try:
-                volumes = self._make_volumes(spec.get("volumes") or [])
+                volumes = self._make_volumes(spec.get("volumes") or [], lookup)
                 result: dict[str, dict[str, str]] = {}
-                for container in self._containers:
+                for container in self._all_containers:
                     mounts = {
                         m["mountPath"]: str(Path(volumes[m["name"]]) / m.get("subPath", "")).rstrip("/")
                         for m in container.spec.get("volumeMounts") or []
                     }
-                    container.env = podspec.resolve_environment(self._pod, container.spec, self._lookup)
+                    container.env = podspec.resolve_environment(self._pod, container.spec, lookup)
                     result[container.name] = mounts
                 return result
             except ConfigNotReady as exc:
                 if str(exc) != last_problem:
                     last_problem = str(exc)
-                    for container in self._containers:
+                    first = self._init_containers[:1] or self._containers  # the container kubelet is creating
+                    for container in first:
                         container.state = podspec.waiting_state("CreateContainerConfigError", last_problem)
                     self._write_status("Pending")
             if self._sleep(CONFIG_RETRY_SECONDS):
                 return None
 
-    def _make_volumes(self, volumes: list[Json]) -> dict[str, str]:
+    def _make_volumes(self, volumes: list[Json], lookup: podspec.ObjectLookup) -> dict[str, str]:
         local: dict[str, str] = {}
         for volume in volumes:
             name = volume["name"]
@@ -249,13 +261,15 @@ class PodRunner:
                 if key in volume:
                     source = volume[key]
                     ref = {"name": source.get("secretName") or source.get("name"), "optional": source.get("optional")}
-                    data = podspec.object_data(self._lookup, kind, ref) or {}
+                    data = podspec.object_data(lookup, kind, ref) or {}
                     items = source.get("items") or [{"key": k, "path": k} for k in data]
                     for item in items:
                         if item["key"] in data:
                             target = path / item["path"]
                             target.parent.mkdir(parents=True, exist_ok=True)
                             target.write_text(data[item["key"]])
+                            # The file's mode, as kubelet sets it (no owner or fsGroup here: one local user).
+                            target.chmod(item.get("mode", source.get("defaultMode", 0o644)))
         return local
 
     def _lookup(self, kind: str, name: str) -> dict[str, str] | None:
@@ -273,48 +287,6 @@ class PodRunner:
             return podspec.decode_secret_data(obj)
         return dict(obj.get("data") or {})
 
-    def _start_container(self, container: _Container, mounts: dict[str, str]) -> None:
-        spec = container.spec
-
-        def local(path: str) -> str:
-            return podspec.map_mount_paths(path, mounts, self._image_paths)
-
-        env = {**self._base_env, **{k: local(v) for k, v in container.env.items()}}
-        env["PATH"] = f"{self._python_bin_dir}:{env.get('PATH', os.defpath)}"
-        env.setdefault("HOSTNAME", self.name)
-        env.setdefault("HOME", str(self._dir / "home"))
-        argv = [local(podspec.expand_references(arg, container.env)) for arg in podspec.container_argv(spec)]
-        workdir = local(spec["workingDir"]) if spec.get("workingDir") else ""
-        if not workdir or not Path(workdir).is_dir():
-            workdir = str(self._dir / "home")
-        container.log_path.parent.mkdir(parents=True, exist_ok=True)
-        container.started_at = now_rfc3339()
-        try:
-            with container.log_path.open("ab") as output:
-                container.process = subprocess.Popen(
-                    argv,
-                    cwd=workdir,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    preexec_fn=die_with_parent,  # the runner thread outlives its processes
-                )
-        except OSError as exc:
-            container.process = None
-            container.state = {
-                "terminated": {
-                    "exitCode": 128,
-                    "reason": "StartError",
-                    "message": f"{argv[0]}: {exc}",
-                    "startedAt": container.started_at,
-                    "finishedAt": now_rfc3339(),
-                }
-            }
-            return
-        container.state = podspec.running_state(container.started_at)
-
     def _supervise(self, restart_policy: str, mounts: dict[str, dict[str, str]]) -> None:
         while True:
             if self._stopping.is_set():
@@ -325,12 +297,9 @@ class PodRunner:
                 return
             changed = False
             for container in self._containers:
-                changed |= self._reap(container, restart_policy)
+                changed |= reap(container, restart_policy)
                 if container.restart_at is not None and time.monotonic() >= container.restart_at:
-                    container.restart_at = None
-                    container.last_state = container.state
-                    container.restart_count += 1
-                    self._start_container(container, mounts[container.name])
+                    restart(container, self._launcher, mounts[container.name])
                     changed = True
             if all("terminated" in c.state and c.restart_at is None for c in self._containers):
                 self._write_status(self._terminal_phase())
@@ -340,40 +309,27 @@ class PodRunner:
             self._wake.wait(SUPERVISE_INTERVAL_SECONDS)
             self._wake.clear()
 
-    def _reap(self, container: _Container, restart_policy: str) -> bool:
-        """Record a container that exited; schedule its restart if the policy says so."""
-        process = container.process
-        if process is None or "running" not in container.state or process.poll() is None:
-            return False
-        exit_code = podspec.exit_code_of(process.returncode)
-        output = container.log_path.read_text(errors="replace") if container.log_path.exists() else ""
-        container.state = podspec.terminated_state(
-            exit_code, container.started_at, now_rfc3339(), podspec.termination_message(output), container.container_id
-        )
-        if restart_policy == "Always" or (restart_policy == "OnFailure" and exit_code != 0):
-            container.restart_at = time.monotonic() + RESTART_DELAY_SECONDS
-        return True
-
     def _terminal_phase(self) -> str:
-        codes = [c.state.get("terminated", {}).get("exitCode", 1) for c in self._containers]
-        return "Succeeded" if all(code == 0 for code in codes) else "Failed"
+        """Succeeded only if every main container ran and exited 0 (one that never ran counts as failed)."""
+        return "Succeeded" if all(c.exit_code == 0 for c in self._containers) else "Failed"
 
     def _kill_all(self, grace_seconds: float) -> None:
         """SIGTERM every running container's process group, SIGKILL what is left after the grace."""
-        running = [(c, c.process) for c in self._containers if c.process is not None and c.process.poll() is None]
-        for container in self._containers:
+        containers = self._all_containers
+        running = [(c, c.process) for c in containers if c.process is not None and c.process.poll() is None]
+        for container in containers:
             container.restart_at = None
         for _, process in running:
-            _signal_group(process, signal.SIGTERM)
+            signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + grace_seconds
         while any(process.poll() is None for _, process in running) and time.monotonic() < deadline:
             if self._stopping.is_set():  # the stand-in stops: its own, shorter grace
                 deadline = min(deadline, time.monotonic() + STOP_GRACE_SECONDS)
             time.sleep(SUPERVISE_INTERVAL_SECONDS)
         for container, process in running:
-            _signal_group(process, signal.SIGKILL)  # also what the container left behind in its group
+            signal_group(process, signal.SIGKILL)  # also what the container left behind in its group
             process.wait()
-            self._reap(container, "Never")
+            reap(container, "Never")
 
     # --- API writes -------------------------------------------------------------------------------
 
@@ -382,15 +338,18 @@ class PodRunner:
             return
         ready = phase == "Running" and all("running" in c.state for c in self._containers)
         not_ready_reason = "PodCompleted" if phase in ("Succeeded", "Failed") else "ContainersNotReady"
+        initialized = all(c.exit_code == 0 for c in self._init_containers)
         status: Json = {
             "phase": phase,
-            "conditions": podspec.pod_conditions(ready, now_rfc3339(), not_ready_reason),
+            "conditions": podspec.pod_conditions(ready, now_rfc3339(), not_ready_reason, initialized=initialized),
             "hostIP": "127.0.0.1",
             "podIP": "127.0.0.1",
             "podIPs": [{"ip": "127.0.0.1"}],
             "startTime": self._start_time,
             "containerStatuses": [c.status() for c in self._containers],
         }
+        if self._init_containers:
+            status["initContainerStatuses"] = [c.status() for c in self._init_containers]
         if reason:
             status.update(reason=reason, message=message)
         try:
@@ -432,9 +391,3 @@ def delete_for_good(api: RawApi, namespace: str, name: str, uid: str) -> None:
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         log.warning("kubelet.delete_failed pod=%s/%s error=%r", namespace, name, exc)
 
-
-def _signal_group(process: subprocess.Popen[Any], signum: signal.Signals) -> None:
-    try:
-        os.killpg(process.pid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -101,6 +101,18 @@ _FIELD_PATHS: dict[str, Callable[[Json], str]] = {
 }
 
 
+def memoized(lookup: ObjectLookup) -> ObjectLookup:
+    """``lookup`` reading each object once (a container may refer to many keys of one Secret)."""
+    cache: dict[tuple[str, str], dict[str, str] | None] = {}
+
+    def cached(kind: str, name: str) -> dict[str, str] | None:
+        if (kind, name) not in cache:
+            cache[(kind, name)] = lookup(kind, name)
+        return cache[(kind, name)]
+
+    return cached
+
+
 def object_data(lookup: ObjectLookup, kind: str, ref: Json) -> dict[str, str] | None:
     """The data of the referenced object; None if it is missing and optional."""
     name = ref["name"]
@@ -183,7 +195,7 @@ def exit_code_of(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-def pod_conditions(ready: bool, now: str, reason: str | None = None) -> list[Json]:
+def pod_conditions(ready: bool, now: str, reason: str | None = None, *, initialized: bool = True) -> list[Json]:
     def condition(kind: str, status: bool, why: str | None = None) -> Json:
         entry: Json = {"type": kind, "status": "True" if status else "False", "lastTransitionTime": now}
         if why and not status:
@@ -191,7 +203,7 @@ def pod_conditions(ready: bool, now: str, reason: str | None = None) -> list[Jso
         return entry
 
     return [
-        condition("Initialized", True),
+        condition("Initialized", initialized, "ContainersNotInitialized"),
         condition("Ready", ready, reason),
         condition("ContainersReady", ready, reason),
         condition("PodScheduled", True),
