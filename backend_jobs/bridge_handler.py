@@ -11,6 +11,12 @@ A frame that cannot be stored — not a valid event, too large, or refused by th
 database (a value its column cannot hold) — is answered with ``reject`` and, if
 it carried the next sequence number, that number is consumed and acknowledged:
 the bridge goes on, and never loops on a frame no retry can store.
+
+It also answers the credential broker's route (:meth:`BridgeSessions.git_credentials`):
+the sandbox token is checked by :meth:`~BridgeSessions.authenticate`, exactly as
+a handshake's, then :mod:`openinspect_core.github.broker` makes the credentials.
+What an event asks to follow (a ``push`` after a turn, the agent's pull request)
+is carried out here once the event is acknowledged.
 """
 
 from __future__ import annotations
@@ -25,7 +31,10 @@ from backend_jobs import tokens
 from backend_jobs.bridge_server import CLOSE_SEQUENCE_GAP, LOGGED_ID_CHARS, BridgeConnection, BridgeRefused
 from backend_jobs.dispatcher import Dispatcher
 from backend_jobs.ingestion import Ingestor
+from backend_jobs.pull_requests import AgentPullRequests
 from openinspect_core.db import Database
+from openinspect_core.github import broker
+from openinspect_core.github.client import GitHubApp
 from openinspect_core.models import LIVE_SANDBOX_STATUSES, Sandbox, SandboxStatus
 from openinspect_core.notify.local import Notifier
 from openinspect_core.services import sandboxes
@@ -34,11 +43,16 @@ from openinspect_core.unit_of_work import UnitOfWork
 log = EventLog(__name__)
 
 class BridgeSessions:
-    def __init__(self, db: Database, notifier: Notifier, ingestor: Ingestor, dispatcher: Dispatcher) -> None:
+    def __init__(self, db: Database, notifier: Notifier, ingestor: Ingestor, dispatcher: Dispatcher, *,
+                 github: GitHubApp | None = None, pull_requests: AgentPullRequests | None = None) -> None:
+        """``github`` None: no GitHub App (the broker answers 404); ``pull_requests`` None: the agent's
+        requests are answered with a refusal."""
         self.db = db
         self.notifier = notifier
         self.ingestor = ingestor
         self.dispatcher = dispatcher
+        self.github = github
+        self.pull_requests = pull_requests
 
     async def authenticate(self, session_id: str, token: str) -> str:
         async with self.db.session() as db:
@@ -56,6 +70,20 @@ class BridgeSessions:
         log.warning("bridge_handler.refused", session_id=session_id[:LOGGED_ID_CHARS], status=int(status),
                     reason=reason, token_sandbox_id=sandbox.id if sandbox is not None else None)
         raise BridgeRefused(status, reason)
+
+    async def git_credentials(self, session_id: str, token: str) -> str:
+        """The credential broker: the JSON body for this session's live sandbox (never logged)."""
+        sandbox_id = await self.authenticate(session_id, token)
+        try:
+            async with self.db.session() as db:
+                credentials = await broker.git_credentials(db, self.github, session_id)
+        except broker.BrokerRefused as refused:
+            log.warning("bridge_handler.credentials_refused", session_id=session_id, sandbox_id=sandbox_id,
+                        status=int(refused.status), reason=refused.reason)
+            raise BridgeRefused(refused.status, refused.reason) from None
+        log.info("bridge_handler.credentials_issued", session_id=session_id, sandbox_id=sandbox_id,
+                 expires_at=credentials.expires_at.isoformat())
+        return credentials.to_json()
 
     async def connected(self, connection: BridgeConnection) -> None:
         async with UnitOfWork(self.db, self.notifier) as work:
@@ -87,8 +115,19 @@ class BridgeSessions:
             await connection.close(CLOSE_SEQUENCE_GAP, f"sequence gap: expected {result.ack_seq + 1}")
             return
         await connection.send(p.Ack(seq=result.ack_seq))
+        for command in result.send:
+            await connection.send(command)
+        if result.pull_request is not None:
+            await self._pull_request(connection, result.pull_request)
         if result.control:
             self.dispatcher.nudge(connection.session_id)
+
+    async def _pull_request(self, connection: BridgeConnection, request: p.PullRequestRequested) -> None:
+        if self.pull_requests is not None:
+            self.pull_requests.submit(connection.session_id, request)
+            return
+        await connection.send(p.PullRequestResult(request_id=request.request_id,
+                                                  error="this control plane opens no pull requests"))
 
     async def refused(self, connection: BridgeConnection, frame: str | bytes, reason: str) -> None:
         """Tell the bridge why; consume the frame's number if it was the next (and acknowledge it)."""

@@ -24,6 +24,13 @@ reconnects); a frame over budget is refused with a ``reject`` and the
 connection closed with :data:`CLOSE_RATE_LIMITED`. Nothing of it is stored, the
 bridge reconnects after its backoff and re-sends from that frame, by which time
 the budget has refilled: the sandbox is slowed, and loses nothing.
+
+The same port answers one plain HTTP route, the credential broker: ``GET
+/bridge/{session_id}/git-credentials`` with the same bearer token (no protocol
+header: git's credential helper asks it). It is answered before any upgrade
+(websockets' ``process_request``) by a :class:`CredentialsHandler`; its body is
+sent with ``Cache-Control: no-store`` and is never logged. Refusals are the
+handshake's (401, 403) and the broker's (404, 502), logged without the token.
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ from openinspect_core.settings import Settings
 log = EventLog(__name__)
 
 PATH_PREFIX = "/bridge/"
+CREDENTIALS_SUFFIX = "/git-credentials"
 CLOSE_SEQUENCE_GAP = 4002  # the bridge must reconnect and re-send from its oldest unacked event
 CLOSE_RATE_LIMITED = 4029  # over the sandbox's budget: reconnect after a backoff, re-send from the refused frame
 LOGGED_ID_CHARS = 64  # a session id from the path is attacker-chosen text: logged only this long
@@ -153,10 +161,18 @@ class BridgeHandler(Protocol):
     async def disconnected(self, connection: BridgeConnection) -> None: ...
 
 
+class CredentialsHandler(Protocol):
+    async def git_credentials(self, session_id: str, token: str) -> str:
+        """The JSON body for the sandbox of ``session_id`` holding ``token``, or raise BridgeRefused."""
+
+
 class BridgeServer:
     def __init__(self, handler: BridgeHandler, connections: BridgeConnections, host: str, port: int,
-                 limits: BridgeLimits | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
+                 limits: BridgeLimits | None = None, *, clock: Callable[[], float] = time.monotonic,
+                 credentials: CredentialsHandler | None = None) -> None:
+        """``credentials`` answers the credential broker's route (None: it answers 404)."""
         self.handler = handler
+        self.credentials = credentials
         self.connections = connections
         self.host = host
         self.port = port
@@ -170,9 +186,9 @@ class BridgeServer:
 
     @classmethod
     def from_settings(cls, handler: BridgeHandler, connections: BridgeConnections,
-                      settings: Settings) -> BridgeServer:
+                      settings: Settings, *, credentials: CredentialsHandler | None = None) -> BridgeServer:
         return cls(handler, connections, settings.bridge_host, settings.bridge_port,
-                   BridgeLimits.from_settings(settings))
+                   BridgeLimits.from_settings(settings), credentials=credentials)
 
     async def start(self) -> None:
         self._server = await serve(
@@ -198,6 +214,8 @@ class BridgeServer:
         self._server = None
 
     async def _check_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
+        if is_credentials_path(request.path):
+            return await self._serve_credentials(connection, request)
         checked = check_handshake(request.path, request.headers)
         if isinstance(checked, Refusal):
             return _refuse(connection, checked.status, checked.reason, request.path)
@@ -212,6 +230,23 @@ class BridgeServer:
         self._opening[checked.session_id] = connection
         self._authenticated[id(connection)] = (checked.session_id, sandbox_id)
         return None
+
+    async def _serve_credentials(self, connection: ServerConnection, request: Request) -> Response:
+        """The credential broker's answer: a plain HTTP response, never an upgrade."""
+        checked = check_credentials_request(request.path, request.headers)
+        if isinstance(checked, Refusal):
+            return _refuse(connection, checked.status, checked.reason, request.path)
+        if self.credentials is None:
+            return _refuse(connection, HTTPStatus.NOT_FOUND, "this server brokers no credentials", request.path)
+        try:
+            body = await self.credentials.git_credentials(checked.session_id, checked.token)
+        except BridgeRefused as refused:
+            return _refuse(connection, refused.status, refused.reason, request.path)
+        response = connection.respond(HTTPStatus.OK, body)
+        del response.headers["Content-Type"]
+        response.headers["Content-Type"] = "application/json"
+        response.headers["Cache-Control"] = "no-store"  # a token: no proxy or client keeps it
+        return response
 
     def _busy(self, session_id: str) -> bool:
         if self.connections.get(session_id) is not None:
@@ -305,6 +340,22 @@ def check_handshake(path: str, headers: Headers) -> Handshake | Refusal:
         return Refusal(HTTPStatus.UPGRADE_REQUIRED,
                        f"protocol version {version!r} not supported; this server speaks "
                        f"{protocol.PROTOCOL_VERSION}")
+    token = _bearer(headers)
+    if token is None:
+        return Refusal(HTTPStatus.UNAUTHORIZED, "missing bearer token")
+    return Handshake(session_id, token)
+
+
+def is_credentials_path(path: str) -> bool:
+    path = path.split("?", 1)[0]
+    return path.startswith(PATH_PREFIX) and path.endswith(CREDENTIALS_SUFFIX)
+
+
+def check_credentials_request(path: str, headers: Headers) -> Handshake | Refusal:
+    """A credential broker request's session and bearer token (no protocol version: git asks, not a bridge)."""
+    session_id = path.split("?", 1)[0].removeprefix(PATH_PREFIX).removesuffix(CREDENTIALS_SUFFIX)
+    if not session_id or "/" in session_id:
+        return Refusal(HTTPStatus.BAD_REQUEST, "expected /bridge/{session_id}/git-credentials")
     token = _bearer(headers)
     if token is None:
         return Refusal(HTTPStatus.UNAUTHORIZED, "missing bearer token")

@@ -21,12 +21,13 @@ from backend_jobs.bridge_server import BridgeConnections, BridgeServer
 from backend_jobs.dispatcher import Dispatcher
 from backend_jobs.ingestion import Ingestor
 from backend_jobs.model_proxy import ModelProxy
+from backend_jobs.pull_requests import AgentPullRequests
 from backend_jobs.sandboxes import create_backend
 from backend_jobs.sandboxes.base import SandboxBackend
 from backend_jobs.supervision import Supervisor
 from openinspect_core.context import AppContext
 from openinspect_core.db import Database
-from openinspect_core.notify.local import Notifier
+from openinspect_core.github import repos
 from openinspect_core.notify.postgres import notifier_for
 from openinspect_core.settings import Settings
 
@@ -36,17 +37,21 @@ log = EventLog(__name__)
 class BackgroundJobs:
     """Bridges in, prompts out, sandboxes supervised, model calls proxied: the background task manager's parts."""
 
-    def __init__(self, settings: Settings, db: Database, notifier: Notifier, backend: SandboxBackend) -> None:
+    def __init__(self, context: AppContext, backend: SandboxBackend) -> None:
+        settings, db, notifier = context.settings, context.db, context.notifier
+        self.context = context
         self.settings = settings
         self.backend = backend
         self.bridges = BridgeConnections()
         self.ingestor = Ingestor(db, notifier)
         self.model_proxy = ModelProxy(settings, db)
         self.supervisor = Supervisor(settings, db, notifier, backend, self.bridges, self.control_plane_url,
-                                     lambda: self.model_proxy.url)
+                                     lambda: self.model_proxy.url, github=context.github)
         self.dispatcher = Dispatcher(db, notifier, self.supervisor, self.bridges)
-        handler = BridgeSessions(db, notifier, self.ingestor, self.dispatcher)
-        self.bridge_server = BridgeServer.from_settings(handler, self.bridges, settings)
+        self.pull_requests = AgentPullRequests(context, self.bridges)
+        handler = BridgeSessions(db, notifier, self.ingestor, self.dispatcher, github=context.github,
+                                 pull_requests=self.pull_requests)
+        self.bridge_server = BridgeServer.from_settings(handler, self.bridges, settings, credentials=handler)
         self._tasks: list[asyncio.Task[None]] = []
 
     def control_plane_url(self) -> str:
@@ -62,6 +67,8 @@ class BackgroundJobs:
             asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
             asyncio.create_task(self.supervisor.run_timers(), name="timers"),
         ]
+        if self.context.github is not None:  # the App's repositories: now, then every 10 minutes
+            self._tasks.append(asyncio.create_task(repos.keep_synced(self.context), name="github.sync"))
         log.info("background_jobs.started", backend=self.backend.name, bridge_url=self.control_plane_url(),
                  model_proxy_url=self.model_proxy.url)
 
@@ -70,6 +77,7 @@ class BackgroundJobs:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.dispatcher.close()
+        await self.pull_requests.close()
         if not self.backend.capabilities.outlives_control_plane:
             await self.supervisor.stop_all("the control plane is shutting down")
         await self.backend.close()
@@ -86,12 +94,12 @@ class ControlPlane:
         self.settings = settings
         self.db = Database(settings.database_url)
         self.notifier = notifier_for(settings.database_url)
-        self.context = AppContext(settings, self.db, self.notifier)
+        self.context = AppContext.of(settings, self.db, self.notifier)
         run = settings.background_jobs_in_process if run_background_jobs is None else run_background_jobs
         self.jobs: BackgroundJobs | None = None
         if run:
             backend = backend or create_backend(settings.sandbox_backend, settings)
-            self.jobs = BackgroundJobs(settings, self.db, self.notifier, backend)
+            self.jobs = BackgroundJobs(self.context, backend)
 
     @property
     def backend(self) -> SandboxBackend:

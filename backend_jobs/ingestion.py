@@ -8,12 +8,20 @@ recognised as a duplicate, an event after a hole is refused (the bridge
 reconnects and re-sends from the hole), and a crash between the two writes
 leaves neither. The returned ``ack_seq`` is always "everything up to here is
 stored", which is what the bridge may forget.
+
+Pushes and pull requests: a turn that ends with commits not yet on the remote
+asks for a ``push`` (``lifecycle.push_after_turn``); ``push_complete`` records
+the branch (``session.pushed_sha``, the branch artifact); ``push_error`` stays
+on the timeline as the sandbox said it (with anything token-shaped removed);
+``pull_request_requested`` is handed back to the caller, which opens the PR
+outside this transaction. What to send is returned (:class:`IngestResult`),
+never sent from here: the caller sends it once the event is acknowledged.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import openinspect_protocol as p
@@ -24,6 +32,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_jobs import lifecycle
 from openinspect_core.db import Database
+from openinspect_core.github import pull_records
 from openinspect_core.models import ENDED_SANDBOX_STATUSES, Artifact, Message, Sandbox, SandboxStatus, utcnow
 from openinspect_core.notify.local import Notifier
 from openinspect_core.services import prompts, sandboxes, sessions, timeline
@@ -45,6 +54,16 @@ class IngestResult:
     outcome: Literal["stored", "duplicate", "gap"]
     ack_seq: int
     control: bool = False  # the dispatcher should look at the session again
+    send: tuple[p.Push, ...] = ()  # commands for the sandbox, once the event is acknowledged
+    pull_request: p.PullRequestRequested | None = None  # the agent asked for a PR: open it, then answer
+
+
+@dataclass
+class _After:
+    """What follows an event once its transaction has committed."""
+
+    send: list[p.Push] = field(default_factory=list)
+    pull_request: p.PullRequestRequested | None = None
 
 
 class Ingestor:
@@ -55,6 +74,9 @@ class Ingestor:
     async def ingest(self, session_id: str, sandbox_id: str, event: p.SandboxEvent) -> IngestResult:
         """Store one event of ``sandbox_id`` (which the bridge authenticated for ``session_id``)."""
         control = isinstance(event, CONTROL_EVENTS)
+        if isinstance(event, p.PushError):  # git's own words may quote a URL; never store a token from one
+            event = event.model_copy(update={"message": pull_records.scrub(event.message)})
+        after = _After()
         async with UnitOfWork(self.db, self.notifier) as work:
             claimed, last = await sandboxes.claim_sequence(work.db, sandbox_id, event.seq)
             if not claimed:
@@ -64,9 +86,9 @@ class Ingestor:
             if not isinstance(event, p.Heartbeat):
                 await timeline.append(work.db, session_id, event, sandbox_id=sandbox_id, sandbox_seq=event.seq)
                 if not isinstance(event, TIMELINE_ONLY):
-                    await self._apply(work.db, session_id, sandbox_id, event)
+                    after = await self._apply(work.db, session_id, sandbox_id, event)
                 work.changed(session_id, control=control)
-        return IngestResult("stored", event.seq, control)
+        return IngestResult("stored", event.seq, control, tuple(after.send), after.pull_request)
 
     async def reject(self, sandbox_id: str, frame: str | bytes, reason: str) -> int | None:
         """Record a frame that cannot be stored. Returns the sequence to acknowledge, if any.
@@ -93,14 +115,17 @@ class Ingestor:
             work.changed(sandbox.session_id, control=False)  # only the timeline grew: nothing for the dispatcher
         return ack_seq
 
-    async def _apply(self, db: AsyncSession, session_id: str, sandbox_id: str, event: p.StoredSandboxEvent) -> None:
-        """What an event means beyond the timeline: sandbox and prompt state, artifacts, status."""
+    async def _apply(self, db: AsyncSession, session_id: str, sandbox_id: str,
+                     event: p.StoredSandboxEvent) -> _After:
+        """What an event means beyond the timeline: sandbox and prompt state, artifacts, status;
+        and what should follow once it is stored."""
+        after = _After()
         sandbox = await db.get(Sandbox, sandbox_id)
         assert sandbox is not None
         if sandbox.status in ENDED_SANDBOX_STATUSES:
             # Already declared ended (e.g. its Pod was judged failed) while its bridge still talked:
             # keep what it said on the timeline, but it no longer moves the session or the queue.
-            return
+            return after
         session = await sessions.get(db, session_id)
         running = await prompts.running_message(db, session.id)
         match event:
@@ -113,6 +138,20 @@ class Ingestor:
                     await prompts.finish(db, message, status, error)
                     if running is not None and running.id == message_id:
                         running = None
+                    unpushed = await pull_records.unpushed_commits(db, session.id) if session.work_branch else 0
+                    push = lifecycle.push_after_turn(work_branch=session.work_branch, unpushed_commits=unpushed,
+                                                     message_id=message_id)
+                    if push is not None:
+                        after.send.append(push)
+            case p.PushComplete(branch=branch, head_sha=head_sha):
+                if branch == session.work_branch:
+                    await pull_records.record_push(db, session, branch, head_sha)
+                else:  # the sandbox pushes only the session's branch; anything else is not ours to record
+                    log.warning("ingestion.push_of_another_branch", session_id=session.id, branch=branch[:100])
+            case p.PushError(code=code):
+                log.warning("ingestion.push_failed", session_id=session.id, sandbox_id=sandbox_id, code=code[:50])
+            case p.PullRequestRequested():
+                after.pull_request = event
             case p.Artifact(kind=kind, ref=ref, data=data):
                 db.add(Artifact(session_id=session.id, message_id=event.message_id, kind=kind, ref=ref,
                                 data=data))
@@ -127,6 +166,7 @@ class Ingestor:
         change = lifecycle.status_for_event(event, prompt_running=running is not None)
         if change is not None and session.status != p.SessionStatus.STOPPED:
             await sessions.set_status(db, session, change.status, change.reason)
+        return after
 
 
 def _sequence_of(frame: str | bytes) -> int | None:

@@ -184,3 +184,23 @@ def decide(view: SessionView) -> list[Action]:
         if view.running_message_id is None and view.oldest_queued_id is not None:
             actions.append(Dispatch(view.oldest_queued_id))
     return actions
+
+
+# --------------------------------------------------------------------------
+# Pushing the session's branch
+# --------------------------------------------------------------------------
+
+
+def push_after_turn(*, work_branch: str | None, unpushed_commits: int, message_id: str | None) -> p.Push | None:
+    """The push to ask for when a turn ends, or None.
+
+    ``unpushed_commits`` counts the commits the sandbox reported since the branch
+    was last pushed (this turn's, and those of a turn whose push failed or was
+    lost), so a failed push is retried after the next turn rather than forgotten.
+    A session without its own branch (a local repository) is never pushed.
+    A stopped or failed turn is pushed too: its commits are work that should
+    outlive the sandbox.
+    """
+    if not work_branch or unpushed_commits <= 0:
+        return None
+    return p.Push(branch=work_branch, message_id=message_id)

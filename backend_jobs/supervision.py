@@ -25,6 +25,7 @@ from backend_jobs import lifecycle, tokens
 from backend_jobs.bridge_server import BridgeConnections
 from backend_jobs.sandboxes.base import SandboxBackend, SandboxExit, SandboxSpec, SpawnError
 from openinspect_core.db import Database
+from openinspect_core.github.client import GitHubApp
 from openinspect_core.models import LIVE_SANDBOX_STATUSES, Message, Repo, Sandbox, SandboxStatus, Session, utcnow
 from openinspect_core.notify.local import Notifier
 from openinspect_core.services import prompts, sandboxes, sessions, timeline
@@ -39,8 +40,10 @@ TIMER_INTERVAL_SECONDS = 5.0  # staleness and idleness are judged in tens of sec
 class Supervisor:
     def __init__(self, settings: Settings, db: Database, notifier: Notifier, backend: SandboxBackend,
                  bridges: BridgeConnections, control_plane_url: Callable[[], str],
-                 model_proxy_url: Callable[[], str]) -> None:
+                 model_proxy_url: Callable[[], str], *, github: GitHubApp | None = None) -> None:
+        """``github`` None: no GitHub App; sandboxes get no branch of their own and no credentials."""
         self.settings = settings
+        self.github = github
         self.db = db
         self.notifier = notifier
         self.backend = backend
@@ -72,7 +75,8 @@ class Supervisor:
             await sessions.set_status(work.db, session, SessionStatus.SPAWNING)
             work.changed(session_id)
             launch = launch_spec(self.settings, session, repo, sandbox, bridge_url=self.control_plane_url(),
-                                 model_proxy_url=self.model_proxy_url(), proxy_token=proxy_token)
+                                 model_proxy_url=self.model_proxy_url(), proxy_token=proxy_token,
+                                 github=self.github is not None)
             spec = SandboxSpec(sandbox.id, session_id, launch.to_env(), token=token)
         try:
             external_id = await self.backend.spawn(spec)
@@ -192,17 +196,23 @@ class Supervisor:
 
 
 def launch_spec(settings: Settings, session: Session, repo: Repo, sandbox: Sandbox, *, bridge_url: str,
-                model_proxy_url: str, proxy_token: str) -> p.LaunchSpec:
+                model_proxy_url: str, proxy_token: str, github: bool = False) -> p.LaunchSpec:
     """What the sandbox is started with (a backend with its own workspace layout overrides ``workspace``).
 
     The model is reached through the control plane's proxy: the sandbox gets the proxy's URL
     (its ``/v1`` stands for the provider's base URL) and its own proxy token, never the
     provider's key, which stays in the control plane.
+
+    A session on a GitHub repository (``github``: an App is configured, and the repository is
+    one of its) works on its own branch, pushed after turns, and asks the credential broker for
+    git credentials; any other gets neither (nothing to push to, nothing to authenticate).
     """
     s = settings
+    on_github = github and repo.full_name is not None
     return p.LaunchSpec(
         session_id=session.id, sandbox_id=sandbox.id,
         control_plane_url=bridge_url, repo_url=repo.url, branch=session.branch or "",
+        work_branch=(session.work_branch or "") if on_github else "", git_credentials=on_github,
         opencode_bin=s.opencode_bin, model=session.model or s.model,
         provider_kind=s.provider_kind,  # checked by Settings
         provider_base_url=f"{model_proxy_url.rstrip('/')}/v1", provider_api_key=proxy_token,

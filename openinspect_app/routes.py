@@ -13,6 +13,7 @@ SESSION = "/sessions/[session_id]"
 # The HTTP endpoints the pages post forms to (only an HTTP response can set an HttpOnly cookie).
 AUTH_LOCAL = "/api/auth/local"
 AUTH_SIGN_OUT = "/api/auth/sign-out"
+AUTH_GITHUB_LOGIN = "/api/auth/github/login"  # starts GitHub's sign-in (an HTTP redirect, no page script)
 
 
 def session_url(session_id: str) -> str:
@@ -21,6 +22,10 @@ def session_url(session_id: str) -> str:
 
 def sign_in_url(next_path: str) -> str:
     return f"{SIGN_IN}?next={quote(safe_next(next_path, SESSIONS), safe='/')}"
+
+
+def github_sign_in_url(next_path: str) -> str:
+    return f"{AUTH_GITHUB_LOGIN}?next={quote(safe_next(next_path, SESSIONS), safe='/')}"
 
 
 def session_id_from_path(path: str) -> str:

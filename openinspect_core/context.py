@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from openinspect_core.crypto import Cipher
 from openinspect_core.db import Database
+from openinspect_core.github.client import GitHubApp
 from openinspect_core.notify.local import Notifier
 from openinspect_core.services.prompts import Limits
 from openinspect_core.settings import Settings
@@ -16,6 +18,13 @@ class AppContext:
     settings: Settings
     db: Database
     notifier: Notifier
+    cipher: Cipher = field(repr=False)
+    github: GitHubApp | None = None  # None: no GitHub App configured (the embedded default)
+
+    @classmethod
+    def of(cls, settings: Settings, db: Database, notifier: Notifier) -> AppContext:
+        """The context the settings describe: the encryption key and the GitHub App (if any) made from them."""
+        return cls(settings, db, notifier, Cipher.from_settings(settings), GitHubApp.from_settings(settings))
 
     @property
     def limits(self) -> Limits:

@@ -133,6 +133,40 @@ class ApiToken(SQLModel, table=True):
     revoked_at: datetime | None = _time(nullable=True)
 
 
+class GitHubAccount(SQLModel, table=True):
+    """A person's GitHub identity and their user token (the GitHub App's user authorization).
+
+    The tokens are stored encrypted (``openinspect_core/crypto.py``, AES-256-GCM, the row's id bound
+    as associated data); they never leave the control plane.
+    """
+
+    __tablename__ = "github_account"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    user_id: str = Field(foreign_key="user.id", unique=True, max_length=32)
+    github_id: int = Field(sa_type=sa.BigInteger, unique=True)
+    login: str = Field(max_length=100, index=True)
+    access_token: str | None = Field(default=None, max_length=4000)  # ciphertext
+    access_token_expires_at: datetime | None = _time(nullable=True)
+    refresh_token: str | None = Field(default=None, max_length=4000)  # ciphertext
+    refresh_token_expires_at: datetime | None = _time(nullable=True)
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
+
+
+class GitHubInstallation(SQLModel, table=True):
+    """An installation of the GitHub App (an organisation or account that gave it repositories)."""
+
+    __tablename__ = "github_installation"
+
+    id: int = Field(sa_type=sa.BigInteger, primary_key=True)  # GitHub's own id
+    account_login: str = Field(max_length=100)
+    account_type: str = Field(default="Organization", max_length=32)
+    repository_selection: str = Field(default="selected", max_length=16)  # all | selected
+    suspended: bool = False
+    updated_at: datetime = _time()
+
+
 class Repo(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     url: str = Field(unique=True, max_length=2000)
@@ -140,6 +174,13 @@ class Repo(SQLModel, table=True):
     default_branch: str | None = Field(default=None, max_length=255)
     description: str | None = None
     created_at: datetime = _time()
+    # GitHub repositories (from the App's installations): owner/name, GitHub's id, the installation
+    # that grants access to it now (None: no installation does any more, so no new session may use it).
+    full_name: str | None = Field(default=None, unique=True, max_length=200)
+    github_id: int | None = Field(default=None, sa_type=sa.BigInteger)
+    installation_id: int | None = Field(default=None, sa_type=sa.BigInteger, index=True)
+    private: bool = False
+    updated_at: datetime | None = _time(nullable=True)
 
 
 class Session(SQLModel, table=True):
@@ -160,6 +201,10 @@ class Session(SQLModel, table=True):
     last_activity_at: datetime = _time(index=True)
     # Allocator for Event.sequence: bumped in the same transaction as the insert.
     last_event_seq: int = 0
+    # The session's own branch (openinspect/<short id>-<slug>), pushed after turns with new commits;
+    # None for repositories the system cannot push to (local paths).
+    work_branch: str | None = Field(default=None, max_length=255)
+    pushed_sha: str | None = Field(default=None, max_length=64)  # the branch's tip on the remote
 
 
 class Participant(SQLModel, table=True):
@@ -245,6 +290,17 @@ class Sandbox(SQLModel, table=True):
     exit_code: int | None = None
     failure_reason: str | None = None
 
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """A GitHub webhook delivery already handled (``X-GitHub-Delivery``): a redelivery does nothing."""
+
+    __tablename__ = "webhook_delivery"
+
+    id: str = Field(primary_key=True, max_length=64)
+    event: str = Field(max_length=64)
+    action: str | None = Field(default=None, max_length=64)
+    received_at: datetime = _time(index=True)
 
 
 class ModelUsage(SQLModel, table=True):

@@ -127,6 +127,27 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OPENINSPECT_MODEL_PROXY_PORT", "8766", "Port of the model proxy (0 = any free).", "int"),
     Setting("OPENINSPECT_MODEL_PROXY_PUBLIC_URL", None,
             "URL sandboxes use to reach the model proxy; default http://<host>:<port>.", "str"),
+    # GitHub (docs/github.md): sign-in, the App's repositories, pushes and pull requests.
+    Setting("OPENINSPECT_GITHUB_APP_ID", None, "The GitHub App's id; set, sessions use the App's repositories.",
+            "str"),
+    Setting("OPENINSPECT_GITHUB_APP_PRIVATE_KEY_FILE", None, "File holding the App's private key (PEM).", "str"),
+    Setting("OPENINSPECT_GITHUB_APP_PRIVATE_KEY", None,
+            "The App's private key itself (PEM), instead of a file.", "str"),
+    Setting("OPENINSPECT_GITHUB_CLIENT_ID", None, "The App's client id (sign-in with GitHub).", "str"),
+    Setting("OPENINSPECT_GITHUB_CLIENT_SECRET", None, "The App's client secret (sign-in with GitHub).", "str"),
+    Setting("OPENINSPECT_GITHUB_WEBHOOK_SECRET", None,
+            "The App's webhook secret: deliveries whose signature does not match are refused.", "str"),
+    Setting("OPENINSPECT_GITHUB_ORGS", "",
+            "GitHub organisations whose members may sign in, comma-separated.", "list"),
+    Setting("OPENINSPECT_GITHUB_ALLOWED_LOGINS", "",
+            "GitHub logins that may sign in whatever their organisations, comma-separated.", "list"),
+    Setting("OPENINSPECT_GITHUB_URL", "https://github.com",
+            "GitHub's web address (sign-in pages, git over HTTPS); GitHub Enterprise Server's own.", "str"),
+    Setting("OPENINSPECT_GITHUB_API_URL", "https://api.github.com",
+            "GitHub's REST API (GitHub Enterprise Server: https://HOST/api/v3).", "str"),
+    Setting("OPENINSPECT_ENCRYPTION_KEY", None,
+            "Key (base64 of 32 bytes) that encrypts tokens and secrets at rest; default a random key kept in "
+            "`<data dir>/encryption-key` (mode 0600).", "str"),
 )
 _DEFAULTS = {s.env: s.default for s in SETTINGS}
 
@@ -135,7 +156,7 @@ class ConfigError(ValueError):
     """A setting has a value that cannot work; the message names it."""
 
 
-IDENTITY_PROVIDERS = ("local",)  # the GitHub issue adds "github"
+IDENTITY_PROVIDERS = ("local", "github")
 
 
 def _typed(setting: Setting, raw: str | None, number: Callable[[str, type[int]], float]) -> object:
@@ -151,6 +172,30 @@ def _typed(setting: Setting, raw: str | None, number: Callable[[str, type[int]],
             return tuple(item.strip() for item in (raw or "").split(",") if item.strip())
         case _:
             return raw
+
+
+def _check_github(values: dict[str, object]) -> None:
+    """GitHub settings that cannot work together are refused at start, naming what is missing."""
+    if values["identity_provider"] == "github":
+        missing = [name for name in ("github_client_id", "github_client_secret") if not values[name]]
+        if missing:
+            raise ConfigError("OPENINSPECT_IDENTITY_PROVIDER=github needs "
+                              + " and ".join(f"OPENINSPECT_{m.upper()}" for m in missing))
+        if not values["github_orgs"] and not values["github_allowed_logins"]:
+            raise ConfigError("OPENINSPECT_IDENTITY_PROVIDER=github needs OPENINSPECT_GITHUB_ORGS or "
+                              "OPENINSPECT_GITHUB_ALLOWED_LOGINS: nobody else may sign in")
+    if values["github_app_id"] is not None:
+        if not str(values["github_app_id"]).isdigit():
+            raise ConfigError("OPENINSPECT_GITHUB_APP_ID must be the App's numeric id, "
+                              f"got {values['github_app_id']!r}")
+        if not values["github_app_private_key"] and not values["github_app_private_key_file"]:
+            raise ConfigError("OPENINSPECT_GITHUB_APP_ID is set: set OPENINSPECT_GITHUB_APP_PRIVATE_KEY_FILE "
+                              "(or OPENINSPECT_GITHUB_APP_PRIVATE_KEY) too")
+    for name in ("github_url", "github_api_url"):
+        url = str(values[name])
+        if not url.startswith(("https://", "http://")):
+            raise ConfigError(f"OPENINSPECT_{name.upper()} must be an http(s) URL, got {url!r}")
+        values[name] = url.rstrip("/")
 
 
 def _opencode_default() -> str:
@@ -229,6 +274,35 @@ class Settings:
     model_proxy_host: str
     model_proxy_port: int
     model_proxy_public_url: str | None
+    github_app_id: str | None
+    github_app_private_key_file: str | None
+    github_app_private_key: str | None = field(repr=False)
+    github_client_id: str | None
+    github_client_secret: str | None = field(repr=False)
+    github_webhook_secret: str | None = field(repr=False)
+    github_orgs: tuple[str, ...]
+    github_allowed_logins: tuple[str, ...]
+    github_url: str
+    github_api_url: str
+    encryption_key: str | None = field(repr=False)
+
+    @property
+    def github_enabled(self) -> bool:
+        """A GitHub App is configured: repositories come from its installations."""
+        return self.github_app_id is not None
+
+    def github_private_key(self) -> str:
+        """The App's private key (PEM), from the setting or its file."""
+        if self.github_app_private_key:
+            return self.github_app_private_key
+        if not self.github_app_private_key_file:
+            raise ConfigError("OPENINSPECT_GITHUB_APP_ID is set: set OPENINSPECT_GITHUB_APP_PRIVATE_KEY_FILE "
+                              "(or OPENINSPECT_GITHUB_APP_PRIVATE_KEY) too")
+        try:
+            return Path(self.github_app_private_key_file).expanduser().read_text()
+        except OSError as exc:
+            raise ConfigError(f"OPENINSPECT_GITHUB_APP_PRIVATE_KEY_FILE: cannot read "
+                              f"{self.github_app_private_key_file}: {exc.strerror}") from None
 
     @property
     def origin(self) -> str:
@@ -309,6 +383,7 @@ class Settings:
         if values["identity_provider"] not in IDENTITY_PROVIDERS:
             raise ConfigError(f"OPENINSPECT_IDENTITY_PROVIDER must be one of {', '.join(IDENTITY_PROVIDERS)}, "
                               f"got {values['identity_provider']!r}")
+        _check_github(values)
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known
         if unknown:

@@ -53,7 +53,7 @@ MAX_COMMAND_BYTES = 16 * 2**20
 # Why: the normal WebSocket close; the control plane reads it as "sandbox left on purpose".
 CLOSE_CODE_NORMAL = 1000
 
-BridgeCommand = protocol.Prompt | protocol.Stop | protocol.Shutdown
+BridgeCommand = protocol.Prompt | protocol.Stop | protocol.Shutdown | protocol.Push | protocol.PullRequestResult
 
 
 class BridgeRejected(Exception):
@@ -275,7 +275,8 @@ class Bridge:
                         self._drained.set()
                 case protocol.Reject(reason=reason):
                     log.warning("bridge.frame_rejected", reason=reason)
-                case protocol.Prompt() | protocol.Stop() | protocol.Shutdown():
+                case (protocol.Prompt() | protocol.Stop() | protocol.Shutdown() | protocol.Push()
+                      | protocol.PullRequestResult()):
                     log.info("bridge.command", type=command.type,
                              message_id=getattr(command, "message_id", None))
                     self.commands.put_nowait(command)

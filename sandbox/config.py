@@ -77,13 +77,15 @@ class BridgeSettings:
 
 @dataclass(frozen=True)
 class SupervisorSettings:
-    """What the supervisor decides with: the repo to sync, script limits, the bot."""
+    """What the supervisor decides with: the repo to sync, script limits, the bot, the session's branch."""
 
     repo_url: str
     branch: str | None
     setup_timeout_seconds: float
     start_timeout_seconds: float
     bot: Identity
+    work_branch: str | None = None  # checked out after the clone, pushed on `push`; None: nothing pushed
+    git_credentials: bool = False  # clone/fetch/push with credentials from the control plane's broker
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,8 @@ class SandboxConfig:
                 setup_timeout_seconds=spec.setup_timeout_seconds,
                 start_timeout_seconds=spec.start_timeout_seconds,
                 bot=Identity(spec.bot_name, spec.bot_email),
+                work_branch=spec.work_branch or None,
+                git_credentials=spec.git_credentials,
             ),
             agent=AgentConfig(
                 workdir=workspace / "repo",
@@ -148,6 +152,7 @@ class SandboxConfig:
                 ),
                 binary=spec.opencode_bin,
                 env=child_env,
+                work_branch=spec.work_branch or None,
             ),
             child_env=child_env,
             max_script_output_bytes=spec.max_script_output_bytes,

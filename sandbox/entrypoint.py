@@ -20,20 +20,25 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import dataclasses
 import importlib
 import os
 import signal
 import sys
 from collections.abc import Mapping, MutableMapping
+from urllib.parse import quote
 
 from openinspect_protocol import logs
 
 from sandbox.bridge import Bridge
 from sandbox.config import ConfigError, SandboxConfig, scrubbed_names
+from sandbox.git_credentials import CredentialBroker, GitCredentials, broker_url
 from sandbox.git_sync import GitRepo, mask_credentials
 from sandbox.harness.base import AgentHarness
-from sandbox.lifecycle import ExitCode
+from sandbox.lifecycle import ExitCode, PromptBook
 from sandbox.outbox import Outbox
+from sandbox.pull_requests import PullRequestDesk
+from sandbox.pushes import BranchPusher
 from sandbox.scripts import ScriptRunner
 from sandbox.supervisor import Supervisor
 
@@ -59,17 +64,36 @@ def load_harness(name: str) -> type[AgentHarness]:
     return harness_class
 
 
+def git_credentials(config: SandboxConfig) -> GitCredentials | None:
+    """The broker's credentials for the runtime's own git commands, when the launch spec asks for them."""
+    if not config.supervisor.git_credentials:
+        return None
+    url = broker_url(config.bridge.control_plane_url, quote(config.session_id, safe=""))
+    return GitCredentials(CredentialBroker(url, config.bridge.sandbox_token), config.supervisor.repo_url)
+
+
 def build(config: SandboxConfig) -> Supervisor:
     """Every part of a sandbox, wired; nothing started yet."""
-    harness = load_harness(config.agent_name)(config.agent)
     bridge = Bridge(config.bridge, Outbox(config.max_outbox_events))
+    repo = GitRepo(config.repo_dir, env=config.child_env, credentials=git_credentials(config))
+    pusher = BranchPusher(repo, bridge.emit, base_branch=config.supervisor.branch)
+    book = PromptBook()
+    desk = None
+    agent = config.agent
+    if config.supervisor.work_branch:
+        desk = PullRequestDesk(config.supervisor.work_branch, pusher, bridge.emit,
+                               lambda: book.running.message_id if book.running else None)
+        agent = dataclasses.replace(agent, pull_request_socket=str(desk.socket_path))
     return Supervisor(
         config.supervisor,
         bridge=bridge,
-        repo=GitRepo(config.repo_dir, env=config.child_env),
+        repo=repo,
         scripts=ScriptRunner(config.repo_dir, env=config.child_env, emit=bridge.emit,
                              max_output_bytes=config.max_script_output_bytes),
-        harness=harness,
+        harness=load_harness(config.agent_name)(agent),
+        pusher=pusher,
+        pull_requests=desk,
+        book=book,
     )
 
 

@@ -5,8 +5,14 @@ bridge's first connection (so progress streams live), syncs the repository,
 runs ``setup.sh`` and ``start.sh``, starts the agent, says ``ready``, then runs
 prompts one at a time until told to stop. Each step's work belongs to a part it
 was given (:class:`~sandbox.git_sync.GitRepo`, :class:`~sandbox.scripts.ScriptRunner`,
-the :class:`~sandbox.harness.base.AgentHarness`, the :class:`~sandbox.bridge.Bridge`);
+the :class:`~sandbox.harness.base.AgentHarness`, the :class:`~sandbox.bridge.Bridge`,
+the :class:`~sandbox.pushes.BranchPusher`, the :class:`~sandbox.pull_requests.PullRequestDesk`);
 what to do when something happens is decided in :mod:`sandbox.lifecycle`.
+
+GitHub sessions (``work_branch`` set): after the clone the session's branch is
+checked out (``git_sync`` names it); ``push`` commands run beside the prompt loop
+(a push while a turn runs is fine; the pusher serialises pushes), and
+``pull_request_result`` commands go to the desk whose request waits for them.
 
 Exit (:class:`~sandbox.lifecycle.ExitCode`): 0 after a ``shutdown`` command or
 :meth:`Supervisor.request_shutdown` (signals); 1 after a fatal ``error`` event
@@ -24,11 +30,13 @@ import openinspect_protocol as protocol
 from openinspect_protocol.logs import EventLog
 
 from sandbox import lifecycle
-from sandbox.bridge import Bridge, BridgeRejected
+from sandbox.bridge import Bridge, BridgeCommand, BridgeRejected
 from sandbox.config import SupervisorSettings
 from sandbox.git_sync import GitError, GitRepo, mask_credentials
 from sandbox.harness.base import AgentHarness, AgentStartError
 from sandbox.lifecycle import ExitCode, PromptBook, StopAction
+from sandbox.pull_requests import PullRequestDesk
+from sandbox.pushes import BranchPusher
 from sandbox.scripts import ScriptRunner
 
 log = EventLog("sandbox.supervisor")
@@ -62,6 +70,9 @@ class Supervisor:
         repo: GitRepo,
         scripts: ScriptRunner,
         harness: AgentHarness,
+        pusher: BranchPusher | None = None,
+        pull_requests: PullRequestDesk | None = None,
+        book: PromptBook | None = None,
         agent_poll_interval_seconds: float = AGENT_POLL_INTERVAL_SECONDS,
         flush_timeout_seconds: float = FLUSH_TIMEOUT_SECONDS,
     ) -> None:
@@ -73,7 +84,11 @@ class Supervisor:
         self._poll_seconds = agent_poll_interval_seconds
         self._flush_seconds = flush_timeout_seconds
         self._emit = bridge.emit
-        self._book = PromptBook()
+        self._pusher = pusher or BranchPusher(repo, bridge.emit)
+        self._pull_requests = pull_requests
+        self._book = book or PromptBook()
+        self._synced = asyncio.Event()  # pushes wait for the clone
+        self._pushes: set[asyncio.Task[object]] = set()
         self._prompt_arrived = asyncio.Event()
         self._shutdown = asyncio.Event()
         self._shutdown_reason = ""
@@ -132,6 +147,11 @@ class Supervisor:
         return ExitCode.FATAL
 
     async def _teardown(self, bridge_task: asyncio.Task[None]) -> None:
+        for push in self._pushes:
+            push.cancel()
+        await asyncio.gather(*self._pushes, return_exceptions=True)
+        if self._pull_requests is not None:
+            await self._pull_requests.close()
         try:
             await self._harness.close()
         except Exception as exc:
@@ -164,7 +184,7 @@ class Supervisor:
             except Exception:
                 log.exception("supervisor.command_failed", type=command.type)
 
-    async def _route(self, command: protocol.Prompt | protocol.Stop | protocol.Shutdown) -> None:
+    async def _route(self, command: BridgeCommand) -> None:
         match command:
             case protocol.Prompt():
                 if self._book.offer(command) is lifecycle.Offer.DUPLICATE:
@@ -177,6 +197,18 @@ class Supervisor:
                 await self._stop(command)
             case protocol.Shutdown(reason=reason):
                 self.request_shutdown(f"shutdown command: {reason}")
+            case protocol.Push():
+                # Beside the router, so a stop or a prompt is never queued behind a slow push.
+                task = asyncio.create_task(self._push(command), name="supervisor.push")
+                self._pushes.add(task)
+                task.add_done_callback(self._pushes.discard)
+            case protocol.PullRequestResult():
+                if self._pull_requests is None or not self._pull_requests.resolve(command):
+                    log.warning("supervisor.pull_request_result_unexpected", request_id=command.request_id)
+
+    async def _push(self, command: protocol.Push) -> None:
+        await self._synced.wait()
+        await self._pusher.push(command.branch, command.message_id)
 
     async def _stop(self, stop: protocol.Stop) -> None:
         action = self._book.stop_action(stop)
@@ -220,6 +252,18 @@ class Supervisor:
                                         detail=str(exc)))
             raise _Fatal(protocol.ErrorEvent(code="git_sync_failed", message=str(exc), fatal=True)) from None
         branch = settings.branch or await self._repo.current_branch()
+        if settings.work_branch:
+            self._pusher.base_branch = branch  # what the session's branch is compared with
+            try:
+                await self._repo.checkout_work_branch(settings.work_branch)
+            except GitError as exc:
+                message = f"could not check out the session's branch {settings.work_branch!r}: {exc}"
+                self._emit(protocol.GitSync(status="failed", repo_url=shown_url, branch=settings.work_branch,
+                                            detail=message))
+                raise _Fatal(protocol.ErrorEvent(code="git_sync_failed", message=message, fatal=True)) from None
+            branch = settings.work_branch
+            head_sha = await self._repo.head_sha()
+        self._synced.set()
         self._emit(protocol.GitSync(status="completed", repo_url=shown_url, branch=branch, head_sha=head_sha))
         return head_sha
 
@@ -242,6 +286,8 @@ class Supervisor:
             error = lifecycle.start_error(result, timeout_seconds)
             if error is not None:
                 raise _Fatal(error)
+        if self._pull_requests is not None:
+            await self._pull_requests.start()  # before the agent, whose tool connects to it
         version, reason = await self._start_agent()
         if version is None:
             raise _Fatal(protocol.ErrorEvent(code="agent_start_failed", fatal=True, message=reason))

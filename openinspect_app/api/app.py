@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from openinspect_protocol.logs import EventLog
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from openinspect_app.api import auth_routes, presence, routes
+from openinspect_app.api import auth_routes, github_routes, presence, pull_routes, routes
 from openinspect_app.api.errors import ApiRefusal
 from openinspect_app.http.authn import Authenticate
 from openinspect_app.http.bodies import BodyLimit
@@ -34,6 +34,9 @@ PUBLIC_PATHS = frozenset({
     f"{API_PREFIX}/openapi.json",
     f"{API_PREFIX}/docs",
     f"{API_PREFIX}/auth/local",  # signing in is how one gets credentials
+    f"{API_PREFIX}{github_routes.LOGIN_PATH}",
+    f"{API_PREFIX}{github_routes.CALLBACK_PATH}",
+    f"{API_PREFIX}{github_routes.WEBHOOK_PATH}",  # GitHub signs each delivery instead (X-Hub-Signature-256)
 })
 PROTECTED_PREFIXES = (f"{API_PREFIX}/", presence.PREFIX)
 
@@ -44,6 +47,8 @@ def build_api() -> FastAPI:
     api.state.attached = None
     api.include_router(routes.router, prefix=API_PREFIX)
     api.include_router(auth_routes.router, prefix=API_PREFIX)
+    api.include_router(pull_routes.router, prefix=API_PREFIX)
+    api.include_router(github_routes.router, prefix=API_PREFIX)
     api.add_route(presence.PATH, presence.report_presence, methods=["POST"])
 
     def current() -> Attached | None:

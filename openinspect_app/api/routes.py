@@ -47,7 +47,7 @@ async def health(_: System) -> dict[str, str]:
 async def create_session(body: CreateSessionIn, system: System, me: Me) -> SessionOut:
     async with system.context.work() as work:
         session = await sessions.create(work.db, repo_url=body.repo_url, creator=me.user, policy=system.sessions,
-                                        branch=body.branch,
+                                        branch=body.branch, repo=body.repo,
                                         title=body.title, model=body.model)
         summary = await sessions.summary(work.db, session.id)
         work.changed(session.id)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from openinspect_core.models import ApiToken, Event, Message, User
 from openinspect_core.services.sessions import SessionSummary
@@ -45,10 +46,27 @@ class _NoAuthor(_In):
 
 
 class CreateSessionIn(_NoAuthor):
-    repo_url: str = Field(min_length=1, max_length=2000)
+    # ``repo`` first: ``repo_url``'s check below reads it (pydantic validates fields in order).
+    repo: str | None = Field(default=None, min_length=3, max_length=200,
+                             description="With a GitHub App: one of its repositories as owner/name.")
+    repo_url: str | None = Field(default=None, min_length=1, max_length=2000, validate_default=True,
+                                 description="A local path or http(s) URL (required without `repo`).")
     branch: str | None = Field(default=None, max_length=255)
     title: str | None = Field(default=None, max_length=200)
     model: str | None = Field(default=None, max_length=200)
+
+    @field_validator("repo_url", mode="before")
+    @classmethod
+    def _required_without_repo(cls, value: object, info: ValidationInfo) -> object:
+        if value is None and info.data.get("repo") is None:
+            raise PydanticCustomError("missing", "Field required")  # as before `repo` existed
+        return value
+
+    @model_validator(mode="after")
+    def _one_repository(self) -> CreateSessionIn:
+        if (self.repo_url is None) == (self.repo is None):
+            raise ValueError("give either repo_url (a path or URL) or repo (owner/name with a GitHub App)")
+        return self
 
 
 class PromptIn(_NoAuthor):
@@ -103,6 +121,7 @@ class NewApiTokenOut(ApiTokenOut):
 class RepoOut(BaseModel):
     url: str
     name: str
+    full_name: str | None = Field(default=None, description="owner/name for a GitHub repository")
 
 
 class SessionOut(BaseModel):
@@ -110,6 +129,8 @@ class SessionOut(BaseModel):
     title: str | None
     repo: RepoOut
     branch: str | None
+    work_branch: str | None = Field(description="the session's own branch on GitHub, pushed after turns")
+    pushed_sha: str | None = Field(description="that branch's tip on GitHub, once pushed")
     model: str | None
     status: str
     status_reason: str | None
@@ -123,11 +144,26 @@ class SessionOut(BaseModel):
     def of(cls, summary: SessionSummary) -> SessionOut:
         s, repo = summary.session, summary.repo
         return cls(
-            id=s.id, title=s.title, repo=RepoOut(url=repo.url, name=repo.name), branch=s.branch, model=s.model,
+            id=s.id, title=s.title, repo=RepoOut(url=repo.url, name=repo.name, full_name=repo.full_name),
+            branch=s.branch, work_branch=s.work_branch, pushed_sha=s.pushed_sha, model=s.model,
             status=s.status, status_reason=s.status_reason, archived=s.archived_at is not None,
             pending_prompts=summary.pending_prompts, last_event_sequence=s.last_event_seq,
             created_at=s.created_at, last_activity_at=s.last_activity_at,
         )
+
+
+class GitHubRepoOut(BaseModel):
+    """A repository of the GitHub App's installations, as the new-session picker lists it."""
+
+    full_name: str
+    default_branch: str | None
+    private: bool
+    description: str | None
+
+
+class BranchOut(BaseModel):
+    name: str
+    default: bool
 
 
 class AuthorOut(BaseModel):

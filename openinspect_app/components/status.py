@@ -1,8 +1,9 @@
 """Status badges: the one place a status gets its colour.
 
-Two kinds of status are shown: a session's (the header and the sessions list)
-and a timeline entry's (a prompt's :class:`MessageStatus`, or a tool or
-script's running/completed/error). Each has one colour map, and
+Three kinds of status are shown: a session's (the header and the sessions list),
+a timeline entry's (a prompt's :class:`MessageStatus`, or a tool or
+script's running/completed/error) and a pull request's (open, draft, merged,
+closed). Each has one colour map, and
 :func:`status_badge` is the only builder, so a status looks the same on every page.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 import reflex as rx
 from openinspect_protocol.status import MessageStatus, SessionStatus
 
+from openinspect_app.live.github_entries import PR_CLOSED, PR_DRAFT, PR_MERGED, PR_OPEN
 from openinspect_app.live.timeline_view import ERROR
 
 
@@ -46,6 +48,10 @@ ENTRY_COLORS = Palette(
     },
     default="gray",
 )
+
+# GitHub's own colours for a pull request's state, so the badge reads at a glance.
+PULL_REQUEST_COLORS = Palette({PR_OPEN: "green", PR_DRAFT: "gray", PR_MERGED: "purple", PR_CLOSED: "red"},
+                              default="gray")
 
 
 def status_color(status: rx.Var[str], palette: Palette) -> rx.Var:

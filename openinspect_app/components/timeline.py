@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import reflex as rx
 
+from openinspect_app.components.pull_request import pull_request_card
 from openinspect_app.components.status import ENTRY_COLORS, status_badge
+from openinspect_app.live.github_entries import PULL_REQUEST, PUSH
 
 
 def entry_status(status: rx.Var[str]) -> rx.Component:
@@ -127,7 +129,16 @@ def _line(entry: rx.Var, icon: str, color: str) -> rx.Component:
 
 
 def _callout(entry: rx.Var, color: str, icon: str, class_name: str) -> rx.Component:
-    return rx.callout(entry.text, icon=icon, color_scheme=color, size="1", width="100%", class_name=class_name)
+    return rx.callout.root(
+        rx.callout.icon(rx.icon(icon)),
+        rx.callout.text(
+            entry.text,
+            # A pull request that could not be opened: GitHub's compare page lets a person open it by hand.
+            rx.cond(entry.url != "", rx.fragment(" ", rx.link("Compare and open it on GitHub", href=entry.url,
+                                                               is_external=True, class_name="compare-link"))),
+        ),
+        color_scheme=color, size="1", width="100%", class_name=class_name,
+    )
 
 
 def _artifact(entry: rx.Var) -> rx.Component:
@@ -154,6 +165,8 @@ def entry_view(entry: rx.Var) -> rx.Component:
             ("warning", _callout(entry, "amber", "triangle-alert", "entry-warning")),
             ("error", _callout(entry, "red", "circle-x", "entry-error")),
             ("artifact", _artifact(entry)),
+            (PULL_REQUEST, pull_request_card(entry)),
+            (PUSH, _line(entry, "git-branch", "green")),
             _line(entry, "info", "gray"),
         ),
         key=entry.key,

@@ -9,6 +9,12 @@ token is only ever looked up among API tokens, so a sandbox's bridge token (or
 anything else) is worth nothing here. Cookie-authenticated changes must also
 pass the CSRF check (``csrf``): 403 ``csrf_refused``.
 
+With GitHub sign-in (``OPENINSPECT_IDENTITY_PROVIDER=github``) a person with a GitHub
+account is checked again when their access was last verified more than 10 minutes
+ago (``openinspect_core.github.accounts.still_allowed``): someone removed from the
+organisation, or whose GitHub token is dead, is signed out everywhere and every
+credential of theirs (cookie or API token) is a 401 until they sign in again.
+
 Single tenant: any signed-in person may see and act on every session; what the
 caller *is* still matters, because the author of a prompt and the creator of a
 session is always the caller.
@@ -28,6 +34,7 @@ from openinspect_app.http import cookies, csrf
 from openinspect_app.http.policy import Attached, Current, HttpPolicy
 from openinspect_app.http.responses import send_error
 from openinspect_core.context import AppContext
+from openinspect_core.github import accounts
 from openinspect_core.models import User
 from openinspect_core.services import identity
 
@@ -71,6 +78,8 @@ async def user_for(context: AppContext, via: Literal["token", "cookie"], secret:
             else:
                 await identity.touch_sign_in(db, row)  # type: ignore[arg-type]
             await db.commit()
+    if context.settings.identity_provider == "github" and not await accounts.still_allowed(context, user.id):
+        return None
     return user
 
 

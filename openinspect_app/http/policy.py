@@ -42,6 +42,7 @@ class HttpPolicy:
     session_secret: bytes
     session_ttl_seconds: int
     local_sign_in: bool  # local sign-in is the identity provider and the server listens on loopback only
+    github_sign_in: bool = False  # people sign in with GitHub (the App's user authorization)
 
     @classmethod
     def of(cls, settings: Settings) -> HttpPolicy:
@@ -51,6 +52,7 @@ class HttpPolicy:
             secure_cookies=app_origin(settings).startswith("https://"), session_secret=session_secret(settings),
             session_ttl_seconds=settings.session_ttl_seconds,
             local_sign_in=local_sign_in_allowed(settings),
+            github_sign_in=settings.identity_provider == "github",
         )
 
 
@@ -79,7 +81,14 @@ def local_sign_in_allowed(settings: Settings) -> bool:
 
 def check_listening(settings: Settings) -> None:
     """Refuse to serve beyond loopback with local sign-in: anyone who could reach the server could
-    then sign in as anyone by typing their email. Called by the web process before it serves."""
+    then sign in as anyone by typing their email. GitHub sign-in may listen anywhere (GitHub says who
+    is asking), but it needs the App (its user authorization, and the client GitHub is asked with).
+    Called by the web process before it serves."""
+    if settings.identity_provider == "github":
+        if not settings.github_enabled:
+            raise ConfigError("OPENINSPECT_IDENTITY_PROVIDER=github needs the GitHub App: set "
+                              "OPENINSPECT_GITHUB_APP_ID and its private key (docs/github.md)")
+        return
     if settings.identity_provider != "local":
         return
     if not settings.on_loopback:

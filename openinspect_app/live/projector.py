@@ -20,7 +20,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from openinspect_protocol import ProtocolError, SessionTitle
+from openinspect_protocol import ProtocolError, PushComplete, SessionTitle
 from openinspect_protocol.logs import EventLog
 from openinspect_protocol.timeline import SessionArchived, SessionRestored, SessionStatusChanged, TimelineEvent
 from sqlmodel import col, select
@@ -43,7 +43,7 @@ SWEEP_SECONDS = 2.0  # presence is re-judged this often
 REREAD_SECONDS = 15.0  # events are re-read this often even without a notification (they are hints)
 # The events that change the session row's fields the page shows (others need not re-read it).
 SUMMARY_EVENTS: tuple[type, ...] = (
-    SessionStatusChanged, SessionTitle, SessionArchived, SessionRestored)
+    SessionStatusChanged, SessionTitle, SessionArchived, SessionRestored, PushComplete)
 LINGER_SECONDS = 60.0  # keep a projection this long after its last viewer left
 ARTIFACTS_SHOWN = 50
 
@@ -227,7 +227,8 @@ class LiveSessions:
                 if full or summary_changed:
                     projection.summary = _summary_fields(await sessions.summary(db, projection.session_id), view)
             out = projection.window.changes(view.entries, changed, full=full)
-            out.update(projection.summary, queue=view.queue(), artifacts=view.artifacts(ARTIFACTS_SHOWN))
+            out.update(projection.summary, queue=view.queue(), artifacts=view.artifacts(ARTIFACTS_SHOWN),
+                       pull_request=view.pull_request())
         out["participants"] = self.presence.snapshot(projection.session_id)
         # Only what differs from what viewers already have (Reflex sends every var that is set).
         fresh = {k: v for k, v in out.items() if full or k.startswith("slot_") or k == "tail"
@@ -258,10 +259,14 @@ def _read(row: Event) -> TimelineEvent | None:
 
 
 def _summary_fields(summary: sessions.SessionSummary, view: TimelineView) -> dict[str, Any]:
-    session = summary.session
+    session, repo = summary.session, summary.repo
     return {
-        "session_id": session.id, "title": session.title or view.title or summary.repo.name,
-        "repo": summary.repo.url, "branch": session.branch or "",
+        "session_id": session.id, "title": session.title or view.title or repo.name,
+        "repo": repo.full_name or repo.url, "branch": session.branch or "",
         "status": str(session.status), "status_reason": session.status_reason or "",
         "archived": session.archived_at is not None,
+        # A GitHub repository's owner/name ("" for any other) and the session's own branch: with both,
+        # the page offers to open a pull request.
+        "github_repo": repo.full_name or "", "work_branch": session.work_branch or "",
+        "pushed": session.pushed_sha is not None,
     }

@@ -13,7 +13,7 @@ projection needs to send only what changed.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, assert_never
 
 import openinspect_protocol as p
@@ -24,6 +24,8 @@ from openinspect_protocol.timeline import (
     PromptFinished,
     PromptQueued,
     PromptStarted,
+    PullRequestChanged,
+    PullRequestFailed,
     SandboxExited,
     SandboxSpawning,
     SessionArchived,
@@ -32,6 +34,8 @@ from openinspect_protocol.timeline import (
     StopRequested,
     TimelineEvent,
 )
+
+from openinspect_app.live import github_entries as gh
 
 # What a browser gets of large texts; the rest stays in the database (and the REST API).
 TOOL_INPUT_PREVIEW_CHARS = 2_000
@@ -49,7 +53,7 @@ class Entry:
     """One row of the timeline, flat so the UI can render it without logic."""
 
     key: str  # stable identity: "prompt:<id>", "text:<part>", "tool:<call>", "event:<seq>", ...
-    kind: str  # prompt | text | tool | step | script | note | warning | error | artifact
+    kind: str  # prompt | text | tool | step | script | note | warning | error | artifact | push | pull_request
     seq: int  # the sequence of the event that created it
     message_id: str = ""
     author: str = ""
@@ -60,7 +64,8 @@ class Entry:
     title: str = ""
     detail: str = ""  # tool input (pretty JSON), script name
     output: str = ""  # tool output or script output (previews)
-    meta: str = ""  # tokens and cost of a step, a commit's sha
+    meta: str = ""  # tokens and cost of a step, a commit's sha, a PR's number
+    url: str = ""  # a PR's page on GitHub; a failed PR's compare page (to open it by hand)
 
 
 @dataclass
@@ -84,6 +89,7 @@ class TimelineView:
     # Prompts not finished yet, in queue order (the running one first).
     pending: list[str] = field(default_factory=list)
     artifact_indices: list[int] = field(default_factory=list)
+    pull_request_key: str = ""  # the newest PR card's key: the one the session's header shows
 
     # ------------------------------------------------------------------ fold
 
@@ -143,6 +149,19 @@ class TimelineView:
             case p.SessionTitle():
                 self.title = event.title
                 return set()
+            # GitHub: pushes of the session's branch and its pull requests (live/github_entries.py).
+            case p.PushComplete():
+                return self._add(Entry(key=f"event:{sequence}", kind=gh.PUSH, seq=sequence,
+                                       text=gh.pushed_text(event), meta=event.head_sha[:10]))
+            case p.PushError():
+                return self._note(sequence, gh.push_error_text(event), kind="warning")
+            case p.PullRequestRequested():
+                return self._note(sequence, gh.requested_text(event))
+            case PullRequestChanged():
+                return self._pull_request(sequence, event)
+            case PullRequestFailed():
+                return self._add(Entry(key=f"event:{sequence}", kind="warning", seq=sequence,
+                                       text=gh.pull_request_failed_text(event), url=gh.web_url(event.compare_url)))
             case p.StageChanged() | p.StepStart() | p.ExecutionComplete():
                 # Shown elsewhere: the stage by the session's status, the end of a prompt by prompt_finished.
                 return set()
@@ -164,6 +183,15 @@ class TimelineView:
 
     def artifacts(self, last: int) -> list[Entry]:
         return [self.entries[i] for i in self.artifact_indices[-last:]]
+
+    def pull_request(self) -> list[Entry]:
+        """The newest PR's card, as a copy (none or one): the header's, published apart from the timeline.
+
+        A copy because the card changes in place, and the projector sends a var only when it
+        differs from what it sent last, which a shared object never would.
+        """
+        position = self.index.get(self.pull_request_key)
+        return [] if position is None else [replace(self.entries[position])]
 
     def _add(self, entry: Entry) -> set[int]:
         self.index[entry.key] = len(self.entries)
@@ -293,6 +321,16 @@ class TimelineView:
         return self._add(Entry(key=f"event:{seq}", kind="artifact", seq=seq, message_id=event.message_id or "",
                                tool=event.kind, text=text, author=event.data.get("author_name", ""),
                                meta=event.ref[:10]))
+
+    # ---------------------------------------------------------- pull requests
+
+    def _pull_request(self, seq: int, event: PullRequestChanged) -> set[int]:
+        # One card per PR number: a later change (merged, closed, edited) updates it where it is.
+        key = gh.pull_request_key(event.number)
+        if key in self.index:
+            return self._update(key, **gh.pull_request_fields(event))
+        self.pull_request_key = key
+        return self._add(Entry(key=key, kind=gh.PULL_REQUEST, seq=seq, **gh.pull_request_fields(event)))
 
 
 def _paragraph_break(text: str) -> int | None:

@@ -6,6 +6,7 @@ import reflex as rx
 from openinspect_protocol.status import STARTUP_STAGES, MessageStatus, SessionStatus
 
 from openinspect_app.components.layout import page
+from openinspect_app.components.pull_request import create_button, create_dialog, header_pull_request
 from openinspect_app.components.status import SESSION_COLORS, status_badge
 from openinspect_app.components.timeline import avatar, entry_view
 from openinspect_app.live.projector import SLOT_VARS
@@ -34,15 +35,20 @@ def header() -> rx.Component:
             rx.text(
                 SessionShared.repo,
                 rx.cond(SessionShared.branch != "", " @ " + SessionShared.branch, ""),
+                # The session's own branch: where its commits are pushed, the head of its pull request.
+                rx.cond(SessionShared.work_branch != "", " → " + SessionShared.work_branch, ""),
                 size="1",
                 color_scheme="gray",
                 word_break="break-all",
+                id="session-repo",
             ),
+            header_pull_request(),
             spacing="1",
-            min_width="0",
+            min_width="min(100%, 16em)",  # on a phone the buttons wrap below rather than squeeze the title
             flex="1",
         ),
         rx.hstack(
+            create_button(),
             status_badge(SessionShared.status, SESSION_COLORS, size="2", id="session-status"),
             rx.cond(
                 SessionShared.archived,
@@ -290,6 +296,7 @@ def session_page() -> rx.Component:
             rx.callout("There is no such session.", icon="circle-x", color_scheme="red"),
             rx.vstack(
                 header(),
+                create_dialog(),
                 startup_progress(),
                 rx.cond(
                     SessionShared.status == SessionStatus.FAILED.value,

@@ -1,12 +1,44 @@
-"""The sessions page: every session at a glance, and "new session"."""
+"""The sessions page: every session at a glance, and "new session" (from a path or URL, or, with the
+GitHub App, from a picked repository)."""
 
 from __future__ import annotations
 
 import reflex as rx
 
 from openinspect_app.components.layout import page
+from openinspect_app.components.repo_picker import repo_picker
 from openinspect_app.components.status import SESSION_COLORS, status_badge
+from openinspect_app.state.repo_picker import RepoPicker
 from openinspect_app.state.sessions import REFRESH_SECONDS, SessionRow, SessionsPage
+
+
+def local_fields() -> rx.Component:
+    """Without the GitHub App: the repository as a path or URL, a branch by name."""
+    return rx.flex(
+        rx.input(
+            name="repo_url",
+            placeholder="Repository: a path, file:// or https:// URL",
+            required=True,
+            flex="3",
+            min_width="14em",
+            id="new-repo",
+        ),
+        rx.input(name="branch", placeholder="Branch (default)", flex="1", min_width="8em", id="new-branch"),
+        rx.input(name="title", placeholder="Title (optional)", flex="2", min_width="10em", id="new-title"),
+        spacing="2",
+        wrap="wrap",
+        width="100%",
+    )
+
+
+def github_fields() -> rx.Component:
+    """With the GitHub App: one of its installations' repositories, picked, and one of its branches."""
+    return rx.vstack(
+        repo_picker(),
+        rx.input(name="title", placeholder="Title (optional)", width="100%", id="new-title"),
+        spacing="2",
+        width="100%",
+    )
 
 
 def new_session_form() -> rx.Component:
@@ -14,21 +46,7 @@ def new_session_form() -> rx.Component:
         rx.form(
             rx.vstack(
                 rx.heading("New session", size="3"),
-                rx.flex(
-                    rx.input(
-                        name="repo_url",
-                        placeholder="Repository: a path, file:// or https:// URL",
-                        required=True,
-                        flex="3",
-                        min_width="14em",
-                        id="new-repo",
-                    ),
-                    rx.input(name="branch", placeholder="Branch (default)", flex="1", min_width="8em", id="new-branch"),
-                    rx.input(name="title", placeholder="Title (optional)", flex="2", min_width="10em", id="new-title"),
-                    spacing="2",
-                    wrap="wrap",
-                    width="100%",
-                ),
+                rx.cond(RepoPicker.github, github_fields(), local_fields()),
                 rx.text_area(
                     name="prompt", placeholder="First prompt (optional)", width="100%", rows="2", id="new-prompt"
                 ),
@@ -38,7 +56,12 @@ def new_session_form() -> rx.Component:
                         SessionsPage.form_error, icon="triangle-alert", color_scheme="red", size="1", width="100%"
                     ),
                 ),
-                rx.button("Start session", type="submit", loading=SessionsPage.creating, id="new-submit"),
+                rx.cond(
+                    RepoPicker.github,
+                    rx.button("Start session", type="submit", loading=SessionsPage.creating, id="create-session",
+                              disabled=RepoPicker.chosen == ""),
+                    rx.button("Start session", type="submit", loading=SessionsPage.creating, id="new-submit"),
+                ),
                 spacing="2",
                 width="100%",
             ),

@@ -1,17 +1,20 @@
 """Sign in: a plain HTML form posted to the sign-in endpoint, which sets the HttpOnly cookie.
 
 Local sign-in (a display name and an email) is shown only where the server
-offers it (listening on loopback, reached there); anywhere else the page says why.
+offers it (listening on loopback, reached there). With GitHub as the identity
+provider the page is one link to the server's start of GitHub's sign-in, and
+says why a refused sign-in was refused. Anywhere else the page says why not.
 """
 
 from __future__ import annotations
 
 import reflex as rx
 
+from openinspect_app.components.github_mark import github_mark
 from openinspect_app.components.layout import page
 from openinspect_app.components.post_form import post_form
 from openinspect_app.routes import AUTH_LOCAL
-from openinspect_app.state.sign_in import LOCAL, UNAVAILABLE, SignInPage
+from openinspect_app.state.sign_in import GITHUB, LOCAL, UNAVAILABLE, SignInPage
 
 
 def local_form() -> rx.Component:
@@ -34,11 +37,7 @@ def local_form() -> rx.Component:
             rx.input(name="email", placeholder="Email", type="email", width="100%", size="3", required=True,
                      max_length=320, id="signin-email", auto_complete="email"),
             rx.el.input(type="hidden", name="next", value=SignInPage.next_path),
-            rx.cond(
-                SignInPage.error != "",
-                rx.callout(SignInPage.error, icon="triangle-alert", color_scheme="red", size="1", width="100%",
-                           id="signin-error"),
-            ),
+            error_callout(),
             rx.text("An existing person keeps the name they first signed in with.", size="1", color_scheme="gray"),
             rx.button("Continue", type="submit", size="3", width="100%", id="signin-submit"),
             spacing="3",
@@ -48,10 +47,50 @@ def local_form() -> rx.Component:
     )
 
 
+def error_callout() -> rx.Component:
+    return rx.cond(
+        SignInPage.error != "",
+        rx.callout(SignInPage.error, icon="triangle-alert", color_scheme="red", size="1", width="100%",
+                   id="signin-error"),
+    )
+
+
+def github_sign_in() -> rx.Component:
+    """GitHub is who says who you are: a plain link to the server's start of GitHub's sign-in."""
+    return rx.vstack(
+        rx.heading("Sign in", size="5"),
+        rx.text(
+            "Open-Inspect uses your GitHub account: your name and email go on the prompts you send and on "
+            "the commits the agent makes for you, and pull requests you ask for are opened as you.",
+            size="2",
+            color_scheme="gray",
+        ),
+        rx.cond(
+            SignInPage.signed_in,
+            rx.text("You are signed in as ", rx.text.strong(SignInPage.user_name),
+                    ". Signing in again switches this browser to the GitHub account you choose.", size="2"),
+        ),
+        error_callout(),
+        # A link that looks like a button (Radix's as_child puts the button's look on the <a>). The
+        # browser itself must follow it (reload_document): it is a server endpoint, not a page.
+        rx.button(
+            rx.el.a(github_mark(18), "Sign in with GitHub", href=SignInPage.github_url, reload_document=True,
+                    id="signin-github"),
+            as_child=True,
+            size="3",
+            width="100%",
+            color_scheme="gray",
+            high_contrast=True,
+        ),
+        spacing="3",
+    )
+
+
 def unavailable() -> rx.Component:
     return rx.vstack(
         rx.heading("Signing in is not available here", size="5"),
         rx.text(SignInPage.unavailable_reason, size="2", id="signin-unavailable"),
+        error_callout(),
         spacing="3",
     )
 
@@ -63,6 +102,7 @@ def sign_in_page() -> rx.Component:
                 rx.match(
                     SignInPage.mode,
                     (LOCAL, local_form()),
+                    (GITHUB, github_sign_in()),
                     (UNAVAILABLE, unavailable()),
                     rx.center(rx.spinner(size="3"), padding="2em"),
                 ),

@@ -22,6 +22,7 @@ import reflex as rx
 from openinspect_protocol.status import STARTUP_STAGES, SessionStatus
 
 from openinspect_app import running
+from openinspect_app.live.github_entries import PR_LIVE_STATES
 from openinspect_app.live.presence import Participant
 from openinspect_app.live.projector import SLOT_COUNT
 from openinspect_app.live.timeline_view import Entry, QueuedPrompt
@@ -42,6 +43,10 @@ class SessionShared(rx.SharedState):
     status: str = ""
     status_reason: str = ""
     archived: bool = False
+    github_repo: str = ""  # owner/name on GitHub; "" for a repository that is not one
+    work_branch: str = ""  # the session's own branch, pushed after turns with commits
+    pushed: bool = False  # that branch is on GitHub (a PR can be opened from it)
+    pull_request: list[Entry] = []  # the newest PR's card (none or one), for the header
     # The live window: a ring of SLOT_COUNT pages (see live/projector.py) and the newest entry.
     # Reflex needs each var declared; a test checks there is one per slot.
     slot_0: list[Entry] = []
@@ -62,6 +67,12 @@ class SessionShared(rx.SharedState):
     @rx.var
     def busy(self) -> bool:
         return self.status == SessionStatus.RUNNING
+
+    @rx.var
+    def can_open_pull_request(self) -> bool:
+        """A GitHub session whose branch is pushed and has no PR that would take its commits already."""
+        live = any(pr.status in PR_LIVE_STATES for pr in self.pull_request)
+        return bool(self.github_repo and self.work_branch and self.pushed) and not live
 
     @rx.var
     def starting(self) -> bool:

@@ -10,6 +10,7 @@ import reflex as rx
 from openinspect_app import running
 from openinspect_app.routes import session_url
 from openinspect_app.state.auth import AuthState
+from openinspect_app.state.repo_picker import RepoPicker
 from openinspect_app.state.viewer import user_row
 from openinspect_core.services import prompts, sessions
 from openinspect_core.services.errors import ServiceError
@@ -41,6 +42,9 @@ class SessionsPage(AuthState):
         if await self._viewer() is None:
             return self._to_sign_in()
         await self._load()
+        picker = await self.get_state(RepoPicker)
+        assert isinstance(picker, RepoPicker)
+        await picker._open()
         return None
 
     @rx.event
@@ -62,15 +66,23 @@ class SessionsPage(AuthState):
         if viewer is None:
             return
         r = running.get()
+        # With the GitHub App the repository is the one picked (owner/name), never a typed URL.
+        picker = await self.get_state(RepoPicker)
+        assert isinstance(picker, RepoPicker)
+        if picker.github and not picker.chosen:
+            self.form_error = "Choose a repository first."
+            return
+        branch = (picker.branch or None) if picker.github else (form.get("branch") or None)
         self.creating = True
         yield
         try:
             async with r.context.work() as work:
                 creator = await user_row(work.db, viewer)
                 session = await sessions.create(
-                    work.db, repo_url=str(form.get("repo_url") or ""), creator=creator,
+                    work.db, repo_url=None if picker.github else str(form.get("repo_url") or ""),
+                    repo=picker.chosen if picker.github else None, creator=creator,
                     policy=sessions.SessionPolicy.from_settings(r.context.settings),
-                    branch=form.get("branch") or None, title=form.get("title") or None)
+                    branch=branch, title=form.get("title") or None)
                 first_prompt = (form.get("prompt") or "").strip()
                 if first_prompt:
                     await prompts.enqueue(work.db, session_id=session.id, author=creator, content=first_prompt,
@@ -90,7 +102,8 @@ class SessionsPage(AuthState):
         for summary in summaries:
             present = [p.name for p in r.live.presence.snapshot(summary.session.id) if p.presence != "away"]
             rows.append(SessionRow(
-                id=summary.session.id, title=summary.session.title or summary.repo.name, repo=summary.repo.url,
+                id=summary.session.id, title=summary.session.title or summary.repo.name,
+                repo=summary.repo.full_name or summary.repo.url,
                 branch=summary.session.branch or "", status=str(summary.session.status),
                 status_reason=summary.session.status_reason or "",
                 last_activity=summary.session.last_activity_at.isoformat(), people=", ".join(present),

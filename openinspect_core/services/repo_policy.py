@@ -17,6 +17,11 @@ or a local path strictly inside an allowed root (``OPENINSPECT_REPO_ROOTS``);
 - **Credentials** in a URL are refused (they belong in secrets), and the URL is
   then neither stored nor echoed; no refusal message repeats a URL.
 
+With a GitHub App (``OPENINSPECT_GITHUB_APP_ID``) the list comes from GitHub instead:
+a session names ``owner/name`` (:func:`github_full_name` checks its shape; the
+session service then requires an installation to cover it), and URLs and paths
+are refused (:func:`admit`), so nobody reaches a repository the App was not given.
+
 Each refusal is an :class:`~openinspect_core.services.errors.InvalidInput` with
 a stable code. Nothing here touches the database; name resolution is the one
 side effect, and it is the policy's own function (tests give their own).
@@ -27,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import re
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +44,9 @@ from openinspect_core.settings import Settings
 
 MAX_REPO_URL_CHARS = 2000  # the repo.url column
 RESOLVE_TIMEOUT_SECONDS = 5.0
+# GitHub's rules: an owner is 1..39 letters, digits or single hyphens; a repository name 1..100 of
+# letters, digits, ".", "_", "-" (and never "." or ".." alone).
+_GITHUB_FULL_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str], Awaitable[Sequence[str]]]
@@ -71,6 +80,7 @@ class RepoPolicy:
     forbidden: tuple[Path, ...] = ()  # resolved directories no local path may be in or contain
     allow_private_networks: bool = False
     resolve: Resolver = field(default=system_resolver, compare=False, repr=False)
+    github_url: str | None = None  # set: repositories are the GitHub App's, named owner/name; no URLs
 
     @classmethod
     def from_settings(cls, settings: Settings, *, resolve: Resolver = system_resolver) -> RepoPolicy:
@@ -80,6 +90,7 @@ class RepoPolicy:
             forbidden=(_resolve_dir(str(settings.data_dir)),),
             allow_private_networks=settings.repo_allow_private_networks,
             resolve=resolve,
+            github_url=settings.github_url if settings.github_enabled else None,
         )
 
 
@@ -91,11 +102,22 @@ def _refuse(code: str, message: str) -> InvalidInput:
     return InvalidInput(message, code=code)
 
 
+def github_full_name(value: str) -> str:
+    """``owner/name`` as given (trimmed), if it has the shape of a GitHub repository's full name."""
+    value = value.strip().removesuffix(".git")
+    if not _GITHUB_FULL_NAME.match(value) or value.split("/", 1)[1] in (".", ".."):
+        raise _refuse("invalid_repo", "repo must be a GitHub repository as owner/name (e.g. acme/app)")
+    return value
+
+
 async def admit(url: str, policy: RepoPolicy) -> str:
     """The normalised form of ``url`` to store, or :class:`InvalidInput` saying why it is refused."""
     url = url.strip()
     if not url:
         raise _refuse("invalid_repo_url", "repo_url is required")
+    if policy.github_url is not None:
+        raise _refuse("github_repo_required",
+                      "repositories come from the GitHub App here: name one as repo=owner/name, not a URL or a path")
     if len(url) > MAX_REPO_URL_CHARS:
         raise _refuse("repo_url_too_long", f"repo_url is longer than {MAX_REPO_URL_CHARS} characters")
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):

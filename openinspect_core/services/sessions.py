@@ -2,11 +2,15 @@
 
 Creating one checks its repository against the :class:`~openinspect_core.services.repo_policy.RepoPolicy`
 and its creator against the active-session limit (:class:`SessionPolicy`, built from the settings
-by the front end that creates it).
+by the front end that creates it). With a GitHub App the repository is named ``owner/name`` and
+must be covered by an installation now (``Repo.installation_id``, kept by
+``openinspect_core.github.repos``); the session then gets its own branch (:func:`work_branch_name`),
+which the sandbox pushes.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from openinspect_protocol.status import UNFINISHED_MESSAGE_STATUSES, SessionStatus
@@ -26,6 +30,8 @@ MAX_BRANCH_CHARS = 255
 MAX_MODEL_CHARS = 200
 MAX_REPO_NAME_CHARS = 200
 ROLE_OWNER, ROLE_MEMBER = "owner", "member"
+WORK_BRANCH_PREFIX = "openinspect/"
+WORK_BRANCH_SLUG_CHARS = 40  # Why: branch names show in GitHub's lists; the id part keeps them unique anyway
 
 
 @dataclass(frozen=True)
@@ -67,30 +73,67 @@ async def _repo_row(db: AsyncSession, url: str) -> Repo:
     return repo
 
 
+def work_branch_name(session_id: str, words: str) -> str:
+    """``openinspect/<first 8 characters of the id>-<slug of words>`` (the slug: lowercase ``[a-z0-9-]``,
+    at most :data:`WORK_BRANCH_SLUG_CHARS`; left out when nothing of ``words`` remains)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", words.lower()).strip("-")[:WORK_BRANCH_SLUG_CHARS].strip("-")
+    return f"{WORK_BRANCH_PREFIX}{session_id[:8]}" + (f"-{slug}" if slug else "")
+
+
+async def _github_repo(db: AsyncSession, repo: str | None, repo_url: str | None) -> Repo:
+    """The GitHub App's repository ``owner/name`` (``repo``, or a ``repo_url`` that is one), if an
+    installation covers it now."""
+    if repo is None and repo_url and ("://" in repo_url or repo_url.strip().startswith(("/", ".", "~"))):
+        raise InvalidInput("repositories come from the GitHub App here: name one as repo=owner/name, "
+                           "not a URL or a path", code="github_repo_required")
+    full_name = repo_policy.github_full_name(repo if repo is not None else (repo_url or ""))
+    found = (await db.exec(select(Repo).where(func.lower(col(Repo.full_name)) == full_name.lower(),
+                                              col(Repo.installation_id).is_not(None)))).first()
+    if found is None:
+        raise InvalidInput(f"{full_name} is not one of the GitHub App's repositories (install the App on it, "
+                           "or ask an administrator to)", code="repo_not_installed")
+    return found
+
+
 async def create(
     db: AsyncSession,
     *,
-    repo_url: str,
+    repo_url: str | None = None,
     creator: User,
     policy: SessionPolicy,
     branch: str | None = None,
     title: str | None = None,
     model: str | None = None,
+    repo: str | None = None,
 ) -> Session:
+    """A new session on ``repo_url`` (a path or URL the policy admits) or, with a GitHub App, on ``repo``
+    (``owner/name``); its creator becomes its owner."""
     title = _column_text(title, "title", MAX_TITLE_CHARS)
     branch = _column_text(branch, "branch", MAX_BRANCH_CHARS)
     model = _column_text(model, "model", MAX_MODEL_CHARS)
-    url = await normalise_repo_url(repo_url, policy.repos)  # before any lock: it may resolve a host name
-    await _check_active_limit(db, creator, policy.max_active_sessions_per_user)
-    repo = await _repo_row(db, url)
+    on_github = policy.repos.github_url is not None
+    if on_github:
+        row = await _github_repo(db, repo, repo_url)
+        await _check_active_limit(db, creator, policy.max_active_sessions_per_user)
+    else:
+        if repo is not None:
+            raise InvalidInput("repo=owner/name needs a GitHub App (OPENINSPECT_GITHUB_APP_ID); give repo_url",
+                               code="github_not_configured")
+        if not repo_url:
+            raise InvalidInput("repo_url is required", code="invalid_repo_url")
+        url = await normalise_repo_url(repo_url, policy.repos)  # before any lock: it may resolve a host name
+        await _check_active_limit(db, creator, policy.max_active_sessions_per_user)
+        row = await _repo_row(db, url)
     session = Session(
-        repo_id=repo.id,
+        repo_id=row.id,
         branch=branch,
         title=title,
         title_from_user=title is not None,
         model=model,
         created_by=creator.id,
     )
+    if on_github:
+        session.work_branch = work_branch_name(session.id, title or row.name)
     db.add(session)
     await db.flush()  # no ORM relationships, so rows are written in the order flushed
     db.add(Participant(session_id=session.id, user_id=creator.id, role=ROLE_OWNER))

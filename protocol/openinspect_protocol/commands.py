@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, TypeAdapter
 
 from openinspect_protocol.base import Author, Message, parse
-from openinspect_protocol.events import MAX_SEQ, MessageId
+from openinspect_protocol.events import MAX_BRANCH_CHARS, MAX_SEQ, MessageId, RequestId
 
 MAX_MODEL_CHARS = 200  # message.model and session.model
 
@@ -36,6 +36,25 @@ class Shutdown(Message):
     reason: str = "requested"
 
 
+class Push(Message):
+    """Push the session's own branch (``branch``, made from the clone's HEAD if it does not exist yet)
+    to the remote; answered by ``push_complete`` or ``push_error``. Credentials come from the broker."""
+
+    type: Literal["push"] = "push"
+    branch: str = Field(min_length=1, max_length=MAX_BRANCH_CHARS)
+    message_id: MessageId | None = None
+
+
+class PullRequestResult(Message):
+    """The answer to the agent's ``pull_request_requested``: the PR's URL, or why there is none."""
+
+    type: Literal["pull_request_result"] = "pull_request_result"
+    request_id: RequestId
+    url: str | None = None
+    number: int | None = None
+    error: str | None = None
+
+
 class Ack(Message):
     """Every event with ``seq`` at or below this one is stored."""
 
@@ -50,7 +69,7 @@ class Reject(Message):
     reason: str
 
 
-Command = Annotated[Prompt | Stop | Shutdown | Ack | Reject, Field(discriminator="type")]
+Command = Annotated[Prompt | Stop | Shutdown | Push | PullRequestResult | Ack | Reject, Field(discriminator="type")]
 _adapter: TypeAdapter[Command] = TypeAdapter(Command)
 
 

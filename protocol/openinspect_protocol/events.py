@@ -210,9 +210,46 @@ class SessionTitle(_Event):
     title: ColumnText = Field(max_length=MAX_TITLE_CHARS)
 
 
+MAX_BRANCH_CHARS = 255  # session.work_branch
+MAX_PR_TITLE_CHARS = 256  # GitHub's own limit on a pull request's title
+MAX_PR_BODY_CHARS = 65_536  # GitHub's own limit on a pull request's body
+RequestId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class PushComplete(_Event):
+    """The session's branch is on the remote at ``head_sha`` (answers a ``push`` command)."""
+
+    type: Literal["push_complete"] = "push_complete"
+    branch: ColumnText = Field(min_length=1, max_length=MAX_BRANCH_CHARS)
+    head_sha: str = Field(min_length=1, max_length=64)
+    base_branch: str | None = Field(default=None, max_length=MAX_BRANCH_CHARS)
+    commits_ahead: int = Field(default=0, ge=0, description="commits on the branch that the base does not have")
+
+
+class PushError(_Event):
+    """Pushing the session's branch failed; the work stays in the sandbox's clone."""
+
+    type: Literal["push_error"] = "push_error"
+    branch: ColumnText = Field(min_length=1, max_length=MAX_BRANCH_CHARS)
+    code: str = Field(description="push_rejected, push_denied, push_unreachable, secret_in_diff or push_failed")
+    message: ColumnText
+
+
+class PullRequestRequested(_Event):
+    """The agent asked for a pull request (its tool); the control plane opens it as the prompt's author
+    and answers with a ``pull_request_result`` command carrying the same ``request_id``."""
+
+    type: Literal["pull_request_requested"] = "pull_request_requested"
+    request_id: RequestId
+    title: str | None = Field(default=None, max_length=MAX_PR_TITLE_CHARS)
+    body: str | None = Field(default=None, max_length=MAX_PR_BODY_CHARS)
+    draft: bool = False
+
+
 StoredSandboxEvent = (
     Ready | StageChanged | GitSync | ScriptOutput | ScriptFinished | TokenDelta | ToolCall | ToolResult
     | StepStart | StepFinish | ErrorEvent | ExecutionComplete | Artifact | WarningEvent | SessionTitle
+    | PushComplete | PushError | PullRequestRequested
 )
 """The sandbox events the timeline keeps (all but :class:`Heartbeat`)."""
 

@@ -52,6 +52,10 @@ class LaunchSpec(Message):
     control_plane_url: str = Field(description="Bridge server, ws:// or wss://, e.g. ws://127.0.0.1:8765.")
     repo_url: str = Field(min_length=1, description="Repository to clone: local path, file://, http(s)://.")
     branch: str = Field(default="", description="Branch to check out; empty: the remote's default.")
+    work_branch: str = Field(default="", description="The session's own branch, pushed after turns with "
+                                                     "new commits; empty: nothing is pushed.")
+    git_credentials: bool = Field(default=False, description="Ask the control plane's credential broker for "
+                                                             "git credentials (GitHub repositories).")
     workspace: str = Field(default=IMAGE_WORKSPACE, min_length=1,
                            description="Holds repo/ (the clone) and agent/ (agent state).")
     agent: str = Field(default=DEFAULT_AGENT, description="Agent harness: a registered name or module:Class.")

@@ -103,9 +103,40 @@ class SessionRestored(_ControlEvent):
     type: Literal["session_restored"] = "session_restored"
 
 
+PullRequestState = Literal["open", "closed", "merged"]
+
+
+class PullRequestChanged(_ControlEvent):
+    """A pull request of the session was opened, or changed on GitHub (a webhook): the card's new face."""
+
+    type: Literal["pull_request"] = "pull_request"
+    number: int
+    url: str
+    title: str
+    state: PullRequestState
+    draft: bool = False
+    head: str = Field(description="the session's branch")
+    base: str
+    author_login: str = Field(description="whom GitHub shows as the author: the person, or the App's bot")
+    opened_as: Literal["user", "app"] = Field(description="with the person's own token, or by the App for them")
+    requested_by: PromptAuthor | None = None
+    action: str = Field(default="opened", description="opened, closed, merged, reopened, edited")
+
+
+class PullRequestFailed(_ControlEvent):
+    """Someone asked for a pull request and none was opened; ``compare_url`` lets a person open it by hand."""
+
+    type: Literal["pull_request_failed"] = "pull_request_failed"
+    reason: str
+    code: str
+    compare_url: str | None = None
+    requested_by: PromptAuthor | None = None
+
+
 ControlEvent = (
     SessionStatusChanged | SandboxSpawning | SandboxExited | PromptQueued | PromptStarted | PromptFinished
     | PromptCancelled | StopRequested | BridgeRejected | SessionArchived | SessionRestored
+    | PullRequestChanged | PullRequestFailed
 )
 
 TimelineEvent = Annotated[StoredSandboxEvent | ControlEvent, Field(discriminator="type")]

@@ -41,6 +41,10 @@ class AgentConfig:
     provider: ProviderConfig
     binary: str  # path of the agent's executable
     env: Mapping[str, str] = field(default_factory=dict)  # passed to the agent process
+    # The session's own branch (pushed for the agent); None: the session pushes nothing.
+    work_branch: str | None = None
+    # The runtime's socket behind the agent's pull-request tool; None: no such tool.
+    pull_request_socket: str | None = None
 
 
 class AgentHarness(ABC):

@@ -46,6 +46,7 @@ from sandbox.harness.opencode_config import (
     prepare_state_dir,
     split_model,
     write_credentials,
+    write_instructions,
 )
 from sandbox.harness.opencode_events import TurnTranslator, is_real_title, sse_events
 from sandbox.harness.opencode_process import AgentProcess
@@ -141,6 +142,7 @@ class OpenCodeHarness(AgentHarness):
         try:
             prepare_state_dir(self._state_dir)
             credentials = write_credentials(self._state_dir, self.config)  # the model credential: a file, not env
+            write_instructions(self._state_dir, self.config)  # the session's branch, the pull-request tool
         except OSError as exc:
             raise AgentStartError(f"cannot prepare the agent's state dir {self._state_dir}: {exc}") from exc
         env = agent_environment(self.config, password, os.environ, credentials)

@@ -22,6 +22,13 @@ reads it only from ``OPENCODE_SERVER_PASSWORD`` and starts its shell tool with
 its own environment (``{...process.env}``). It guards the server's port against
 other processes; the agent it would hide it from is the one that server runs.
 
+The session's branch and the pull-request tool (GitHub sessions, where
+:attr:`~sandbox.harness.base.AgentConfig.work_branch` is set): the config declares
+the local MCP server :mod:`sandbox.tools.pull_request_mcp` (OpenCode names its tool
+``openinspect_create_pull_request``) and an instructions file (:func:`write_instructions`,
+in the state dir) telling the agent that its work is pushed for it and how to open
+a pull request.
+
 What this module leaves to others: starting the process
 (:mod:`sandbox.harness.opencode_process`), talking to it
 (:mod:`sandbox.harness.opencode`); it reads no environment of its own — the
@@ -32,14 +39,23 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from sandbox.harness.base import AgentConfig, AgentStartError
+from sandbox.tools import pull_request_mcp
 
 SERVER_USERNAME = "opencode"
 CREDENTIALS_FILE = "opencode-credentials.json"  # in the state dir, mode 0600
+INSTRUCTIONS_FILE = "openinspect-instructions.md"  # in the state dir
+MCP_SERVER_NAME = pull_request_mcp.SERVER_NAME
+# OpenCode's name for an MCP tool: "<server>_<tool>" (non [A-Za-z0-9_-] characters become "_").
+PULL_REQUEST_TOOL = f"{MCP_SERVER_NAME}_{pull_request_mcp.TOOL_NAME}"
+# Why: OpenCode's default MCP request timeout is 5 s; the tool waits for a push (bounded at
+# 5 min) and the control plane's answer (bounded at 2 min), so it gets a little more than both.
+PULL_REQUEST_TOOL_TIMEOUT_MS = 480_000
 
 OFFLINE_ENVIRONMENT: Mapping[str, str] = {
     "OPENCODE_DISABLE_MODELS_FETCH": "1",
@@ -48,6 +64,10 @@ OFFLINE_ENVIRONMENT: Mapping[str, str] = {
     "OPENCODE_DISABLE_SHARE": "1",
     # `serve` as the client disables the interactive question tool.
     "OPENCODE_CLIENT": "serve",
+    # The agent's own git never asks a terminal for credentials (nobody answers; it has none):
+    # its `git push` fails at once instead of hanging the turn. The runtime pushes for it.
+    "GIT_TERMINAL_PROMPT": "0",
+    "GCM_INTERACTIVE": "never",
 }
 
 # Every permission allowed except questions: nobody is there to answer them.
@@ -87,6 +107,10 @@ def opencode_config(config: AgentConfig) -> dict[str, Any]:
         "enabled_providers": [provider_id],
         "permission": dict(PERMISSIONS),
     }
+    if config.work_branch:
+        result["instructions"] = [str((config.state_dir / INSTRUCTIONS_FILE).absolute())]
+    if config.pull_request_socket:
+        result["mcp"] = {MCP_SERVER_NAME: pull_request_mcp_server(config.pull_request_socket)}
     match provider.kind:
         case "openai_compatible":
             if not provider.base_url:
@@ -108,6 +132,41 @@ def opencode_config(config: AgentConfig) -> dict[str, Any]:
         case other:
             raise AgentStartError(f"unknown provider kind {other!r}")
     return result
+
+
+def pull_request_mcp_server(socket_path: str) -> dict[str, Any]:
+    """The ``mcp`` entry that runs the pull-request tool's server (with this interpreter, isolated)."""
+    return {
+        "type": "local",
+        "command": [sys.executable, "-I", str(Path(pull_request_mcp.__file__).resolve())],
+        "environment": {pull_request_mcp.SOCKET_ENV: socket_path},
+        "timeout": PULL_REQUEST_TOOL_TIMEOUT_MS,
+    }
+
+
+def instructions_text(config: AgentConfig) -> str:
+    """What the agent is told about the session's branch and pull requests."""
+    lines = [
+        "# Git in this session",
+        "",
+        f"Your commits are pushed to the branch `{config.work_branch}` for you after each turn. "
+        "Do not run `git push` yourself (it has no credentials and will fail), and stay on that branch.",
+    ]
+    if config.pull_request_socket:
+        lines.append(
+            f"To open a pull request, commit your work, then call the `{PULL_REQUEST_TOOL}` tool with a title "
+            "and a Markdown body; it pushes the branch and answers with the pull request's URL.")
+    return "\n".join(lines) + "\n"
+
+
+def write_instructions(state_dir: Path, config: AgentConfig) -> Path | None:
+    """Write :func:`instructions_text` into ``state_dir`` (named in the config); None without a branch."""
+    path = state_dir / INSTRUCTIONS_FILE
+    if not config.work_branch:
+        path.unlink(missing_ok=True)
+        return None
+    path.write_text(instructions_text(config))
+    return path
 
 
 def credentials_config(config: AgentConfig) -> dict[str, Any] | None:

@@ -148,3 +148,22 @@ def test_the_slots_matter_only_when_a_sandbox_is_wanted() -> None:
     assert lc.decide(view(has_live_sandbox=False, sandbox_ready=False, slots=full)) == []  # nothing wanted
     stopped = dict(has_live_sandbox=False, sandbox_ready=False, oldest_queued_id="m1", slots=full)
     assert lc.decide(view(**stopped, breaker_open=True)) == [lc.RefuseSpawn()]  # the breaker speaks first
+
+
+# ------------------------------------------------------------------ pushing after a turn
+
+
+def test_a_turn_with_new_commits_pushes_the_sessions_branch() -> None:
+    assert lc.push_after_turn(work_branch="openinspect/ab-x", unpushed_commits=2, message_id="m1") == p.Push(
+        branch="openinspect/ab-x", message_id="m1")
+
+
+def test_commits_a_failed_push_left_behind_are_pushed_after_the_next_turn() -> None:
+    # The counting is the caller's: commits since the last push, not only this turn's.
+    assert lc.push_after_turn(work_branch="b", unpushed_commits=1, message_id="m2") == p.Push(branch="b",
+                                                                                             message_id="m2")
+
+
+@pytest.mark.parametrize(("work_branch", "unpushed"), [("b", 0), (None, 3), ("", 3)])
+def test_nothing_is_pushed_without_new_commits_or_without_a_branch(work_branch: str | None, unpushed: int) -> None:
+    assert lc.push_after_turn(work_branch=work_branch, unpushed_commits=unpushed, message_id="m1") is None

@@ -150,3 +150,19 @@ def test_the_launch_spec_names_the_model_proxy_and_never_carries_the_providers_k
         kind, "http://127.0.0.1:8766/v1", "the-sandboxs-proxy-token")
     env = spec.to_env()
     assert not any("sk-the-real-key" in value or "models.example" in value for value in env.values())
+
+
+@pytest.mark.parametrize(("github", "full_name", "expected"), [
+    (True, "acme/widgets", ("openinspect/abcd1234-widgets", True)),
+    (True, None, ("", False)),  # a local repository: nothing to push to, no credentials to ask for
+    (False, "acme/widgets", ("", False)),  # no GitHub App configured (the embedded default)
+])
+def test_a_session_on_github_gets_its_branch_and_the_credential_broker(
+        github: bool, full_name: str | None, expected: tuple[str, bool]) -> None:
+    _, session = row()
+    session.work_branch = "openinspect/abcd1234-widgets"
+    repo = Repo(id="r1", url="https://github.example/acme/widgets.git", name="widgets", full_name=full_name)
+    sandbox = Sandbox(id="sb1", session_id=session.id, backend="local", auth_token_hash="h")
+    spec = launch_spec(Settings.from_env({}), session, repo, sandbox, bridge_url="ws://127.0.0.1:8765",
+                       model_proxy_url="http://127.0.0.1:8766/", proxy_token="t", github=github)
+    assert (spec.work_branch, spec.git_credentials) == expected

@@ -13,6 +13,12 @@
   word per interval, for that long (so a test can stop it mid-turn); stops early
   if the client goes or the server stops.
 * ``text [text=<t>]`` — answers the text verbatim (the body when no argument).
+* ``pull-request [title=<t>] [body=<text>] [draft=true]`` — calls the sandbox's
+  pull-request tool (``openinspect_create_pull_request``; title defaults to
+  "Scripted pull request", body to the directive's body), then answers the tool's
+  output (the PR's URL, or why there is none).
+* ``commit-pull-request [path=CHANGES.md] [content=<text>] [message=<msg>] [title=<t>]
+  [body=<text>] [draft=true]`` — ``commit``'s steps, then ``pull-request``'s.
 * ``demo`` — ``ls`` the repository, write ``OPENINSPECT_DEMO.md`` quoting the
   prompt, commit it, answer a short markdown summary.
 """
@@ -24,6 +30,8 @@ import shlex
 from tests.fakes.script_types import ErrorReply, Reply, Script, ScriptContext, TextReply, ToolCallSpec, ToolReply
 
 SLOW_DEFAULT_SECONDS = 30.0
+# What OpenCode calls the sandbox's MCP tool (server "openinspect", tool "create_pull_request").
+PULL_REQUEST_TOOL = "openinspect_create_pull_request"
 SLOW_DEFAULT_INTERVAL_SECONDS = 0.25
 
 
@@ -63,6 +71,30 @@ def commit_script(ctx: ScriptContext) -> Reply:
             return ToolReply((_bash_call(command),))
         case _:
             return TextReply(f"Committed `{path}`: {message}\n\n```\n{ctx.last_tool_output.strip()}\n```\n")
+
+
+def _pull_request_call(ctx: ScriptContext) -> ToolCallSpec:
+    arguments: dict[str, object] = {
+        "title": ctx.args.get("title", "Scripted pull request"),
+        "body": ctx.args.get("body", ctx.body or "Opened by the scripted model."),
+    }
+    if ctx.args.get("draft", "").lower() in ("1", "true", "yes"):
+        arguments["draft"] = True
+    return ToolCallSpec(PULL_REQUEST_TOOL, arguments)
+
+
+def pull_request_script(ctx: ScriptContext) -> Reply:
+    if ctx.step == 0:
+        return ToolReply((_pull_request_call(ctx),))
+    return TextReply(f"Pull request tool said: {ctx.last_tool_output.strip()}")
+
+
+def commit_pull_request_script(ctx: ScriptContext) -> Reply:
+    if ctx.step < 2:
+        return commit_script(ctx)
+    if ctx.step == 2:
+        return ToolReply((_pull_request_call(ctx),))
+    return TextReply(f"Committed and asked for a pull request: {ctx.last_tool_output.strip()}")
 
 
 def fail_script(ctx: ScriptContext) -> Reply:
@@ -121,4 +153,6 @@ BUILTIN_SCRIPTS: dict[str, Script] = {
     "slow": slow_script,
     "text": text_script,
     "demo": demo_script,
+    "pull-request": pull_request_script,
+    "commit-pull-request": commit_pull_request_script,
 }

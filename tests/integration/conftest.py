@@ -4,6 +4,7 @@ sandbox runtime and the real OpenCode) driven by the scripted model."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -51,3 +52,5 @@ async def running_system(database_url: str, tmp_path: Path, scripted_model: Scri
             yield RunningSystem(system, client, settings)
     finally:
         await system.stop()
+        # Anything the system left unclosed is reported now, against this test, not a later one.
+        gc.collect()

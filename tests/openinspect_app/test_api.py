@@ -27,7 +27,7 @@ async def client(database: Database, tmp_path: Path) -> AsyncIterator[httpx.Asyn
     settings = Settings.from_env({"OPENINSPECT_DATA_DIR": str(tmp_path / "data")}, database_url=database.url,
                                  repo_roots=(str(REPOS),))
     api = build_api()
-    context = AppContext(settings, database, Notifier())
+    context = AppContext.of(settings, database, Notifier())
     attach(api, context)
     token = await api_token(context)
     # A real HTTP server: httpx's ASGI transport buffers whole bodies, which hides streaming.
@@ -51,7 +51,8 @@ async def prompt(client: httpx.AsyncClient, session_id: str, request_id: str, co
 async def test_create_list_and_get_a_session(client: httpx.AsyncClient) -> None:
     created = await new_session(client, branch="main", title="Fix it")
     assert created["status"] == "spawning"
-    assert created["repo"] == {"url": f"{REPOS}/some-repo", "name": "some-repo"}
+    assert created["repo"] == {"url": f"{REPOS}/some-repo", "name": "some-repo", "full_name": None}
+    assert (created["work_branch"], created["pushed_sha"]) == (None, None)  # a local repository: nothing pushed
     assert (created["branch"], created["title"], created["archived"]) == ("main", "Fix it", False)
     listed = (await client.get("/api/sessions")).json()
     assert [s["id"] for s in listed] == [created["id"]]

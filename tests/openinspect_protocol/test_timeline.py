@@ -15,6 +15,8 @@ from openinspect_protocol.timeline import (
     PromptFinished,
     PromptQueued,
     PromptStarted,
+    PullRequestChanged,
+    PullRequestFailed,
     SandboxExited,
     SandboxSpawning,
     SessionArchived,
@@ -43,6 +45,11 @@ CONTROL_EVENTS: list[TimelineEvent] = [
     BridgeRejected(reason="bad frame", frame="{"),
     SessionArchived(),
     SessionRestored(),
+    PullRequestChanged(number=7, url="https://github.com/acme/widgets/pull/7", title="Fix", state="merged",
+                       head="openinspect/ab12cd34-fix", base="main", author_login="ada", opened_as="user",
+                       requested_by=PromptAuthor(id="u1", name="Ada", email="ada@example.com"), action="closed"),
+    PullRequestFailed(reason="GitHub refused it", code="github_refused",
+                      compare_url="https://github.com/acme/widgets/compare/main...openinspect/ab12cd34-fix"),
 ]
 STORED: list[TimelineEvent] = [e for e in SANDBOX_EVENTS if not isinstance(e, p.Heartbeat)] + CONTROL_EVENTS  # type: ignore[misc]
 

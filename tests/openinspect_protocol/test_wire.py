@@ -27,6 +27,10 @@ SANDBOX_EVENTS: list[p.SandboxEvent] = [
     p.Artifact(seq=14, kind="commit", ref="abc", data={"subject": "x"}),
     p.WarningEvent(seq=15, code="setup_failed", message="exit 1"),
     p.SessionTitle(seq=16, title="Fix the build"),
+    p.PushComplete(seq=17, message_id="m1", branch="openinspect/ab12cd34-fix", head_sha="abc", base_branch="main",
+                   commits_ahead=2),
+    p.PushError(seq=18, branch="openinspect/ab12cd34-fix", code="push_rejected", message="the branch moved"),
+    p.PullRequestRequested(seq=19, message_id="m1", request_id="r-1", title="Fix the build", body="Why", draft=True),
 ]
 
 COMMANDS: list[p.Command] = [
@@ -35,6 +39,8 @@ COMMANDS: list[p.Command] = [
     p.Shutdown(reason="archived"),
     p.Ack(seq=41),
     p.Reject(reason="bad frame"),
+    p.Push(branch="openinspect/ab12cd34-fix", message_id="m1"),
+    p.PullRequestResult(request_id="r-1", url="https://github.com/acme/widgets/pull/7", number=7),
 ]
 
 

@@ -4,13 +4,16 @@ It does what the real one promises a bridge and nothing more: checks the
 handshake (path, bearer token, protocol header), stores events idempotently
 (a sequence at or below the stored one is ignored, a gap is not stored),
 acknowledges cumulatively, and lets a test send commands, drop connections,
-or refuse the handshake with an HTTP status.
+or refuse the handshake with an HTTP status. Like the real bridge server it also
+answers ``GET /bridge/{session}/git-credentials`` (the credential broker) with
+:attr:`FakeControlPlane.git_credentials` for the right bearer token.
 """
 
 from __future__ import annotations
 
 import asyncio
 import http
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -66,6 +69,9 @@ class FakeControlPlane:
     drop_after_frames: list[int] = field(default_factory=list)  # connection i closes after n frames
     abort_on_drop: bool = False  # drop by aborting the TCP connection instead of a close frame
     port: int = 0
+    git_credentials: dict[str, str] | None = None  # the broker's answer; None: 404 (not a GitHub repo)
+    broker_status: int = 200
+    broker_requests: list[Headers] = field(default_factory=list)
 
     frames: list[protocol.SandboxEvent] = field(default_factory=list)  # everything received
     stored: list[protocol.SandboxEvent] = field(default_factory=list)  # seq 1..n, each once
@@ -91,7 +97,22 @@ class FakeControlPlane:
         self._server.close()
         await self._server.wait_closed()
 
+    def _broker(self, connection: ServerConnection, request: Request) -> Response:
+        self.broker_requests.append(request.headers)
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return connection.respond(http.HTTPStatus.UNAUTHORIZED, "bad token\n")
+        if self.git_credentials is None or self.broker_status != 200:
+            status = self.broker_status if self.broker_status != 200 else 404
+            return connection.respond(status, json.dumps({"detail": "refused by the test"}))
+        response = connection.respond(http.HTTPStatus.OK, json.dumps(self.git_credentials))
+        del response.headers["Content-Type"]
+        response.headers["Content-Type"] = "application/json"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
     def _check(self, connection: ServerConnection, request: Request) -> Response | None:
+        if request.path == f"/bridge/{self.session_id}/git-credentials":
+            return self._broker(connection, request)
         self.handshakes.append(Handshake(request.path, request.headers))
         if self.refuse_status is not None and (
             self.refuse_first == 0 or len(self.handshakes) <= self.refuse_first

@@ -30,21 +30,12 @@ from sandbox.harness.opencode_config import (
     write_credentials,
 )
 from sandbox.harness.opencode_events import MAX_TOOL_OUTPUT_CHARS, TurnTranslator, is_real_title
-from tests.conftest import REPO_ROOT
 from tests.fakes.scripted_model import ScriptedModel
 
 MODEL = "openinspect/scripted"
 API_KEY = "test-provider-key"
 TURN_TIMEOUT_SECONDS = 90.0  # generous: two cores, a cold OpenCode
 AUTHOR = protocol.Author(name="Ada Lovelace", email="ada@example.com")
-
-
-@pytest.fixture(scope="session")
-def opencode_binary() -> str:
-    path = os.environ.get("OPENINSPECT_OPENCODE_BIN", str(REPO_ROOT / "node_modules" / ".bin" / "opencode"))
-    # Never skipped: the README's test command installs it (scripts/setup).
-    assert os.access(path, os.X_OK), f"no OpenCode binary at {path} (run scripts/setup or set OPENINSPECT_OPENCODE_BIN)"
-    return path
 
 
 @pytest.fixture

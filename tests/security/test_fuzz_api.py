@@ -53,7 +53,7 @@ def api_in_a_thread(database_url: str, data_dir: Path) -> Iterator[tuple[str, st
     async def serve() -> None:
         database = Database(database_url)
         database.migrate()
-        context = AppContext(Settings.from_env({"OPENINSPECT_DATA_DIR": str(data_dir)}, database_url=database_url,
+        context = AppContext.of(Settings.from_env({"OPENINSPECT_DATA_DIR": str(data_dir)}, database_url=database_url,
                                                repo_roots=("/tmp",)), database, Notifier())
         api = build_api()
         attach(api, context)

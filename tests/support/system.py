@@ -113,7 +113,7 @@ class ServedApi:
 async def served_api(database: Database, data_dir: Path, **settings: Any) -> AsyncIterator[ServedApi]:
     """The API over ``database``; ``settings`` override the defaults (repositories allowed under /tmp)."""
     values: dict[str, Any] = {"database_url": database.url, "repo_roots": ("/tmp",), **settings}
-    context = AppContext(Settings.from_env({"OPENINSPECT_DATA_DIR": str(data_dir)}, **values), database, Notifier())
+    context = AppContext.of(Settings.from_env({"OPENINSPECT_DATA_DIR": str(data_dir)}, **values), database, Notifier())
     api = build_api()
     attach(api, context)
     # A real HTTP server: httpx's ASGI transport buffers whole bodies, which hides streaming.

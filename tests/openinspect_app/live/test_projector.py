@@ -22,7 +22,7 @@ from openinspect_core.settings import Settings
 def context(database: Database, tmp_path: Path) -> AppContext:
     settings = Settings.from_env({"OPENINSPECT_DATA_DIR": str(tmp_path / "data")}, database_url=database.url,
                                  repo_roots=(str(tmp_path),))
-    return AppContext(settings, database, Notifier())
+    return AppContext.of(settings, database, Notifier())
 
 
 async def test_an_unreadable_row_is_logged_and_skipped(context: AppContext, caplog: pytest.LogCaptureFixture,

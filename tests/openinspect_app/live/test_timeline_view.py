@@ -14,6 +14,8 @@ from openinspect_protocol.timeline import (
     PromptFinished,
     PromptQueued,
     PromptStarted,
+    PullRequestChanged,
+    PullRequestFailed,
     SandboxExited,
     SandboxSpawning,
     SessionArchived,
@@ -175,6 +177,12 @@ EVERY_EVENT: list[TimelineEvent] = [
     BridgeRejected(reason="r"),
     SessionArchived(),
     SessionRestored(),
+    p.PushComplete(branch="b", head_sha="abc"),
+    p.PushError(branch="b", code="push_failed", message="m"),
+    p.PullRequestRequested(request_id="r"),
+    PullRequestChanged(number=1, url="https://x/pull/1", title="t", state="open", head="b", base="main",
+                       author_login="a", opened_as="user"),
+    PullRequestFailed(reason="r", code="c"),
 ]
 
 
