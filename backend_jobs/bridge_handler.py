@@ -25,6 +25,7 @@ from http import HTTPStatus
 
 import openinspect_protocol as p
 from openinspect_protocol.logs import EventLog
+from openinspect_protocol.redaction import GIT_TOKEN_NAME
 from sqlalchemy.exc import DataError, IntegrityError
 
 from backend_jobs import tokens
@@ -35,6 +36,7 @@ from backend_jobs.pull_requests import AgentPullRequests
 from openinspect_core.db import Database
 from openinspect_core.github import broker
 from openinspect_core.github.client import GitHubApp
+from openinspect_core.metrics import Metrics
 from openinspect_core.models import LIVE_SANDBOX_STATUSES, Sandbox, SandboxStatus
 from openinspect_core.notify.local import Notifier
 from openinspect_core.services import sandboxes
@@ -44,9 +46,11 @@ log = EventLog(__name__)
 
 class BridgeSessions:
     def __init__(self, db: Database, notifier: Notifier, ingestor: Ingestor, dispatcher: Dispatcher, *,
-                 github: GitHubApp | None = None, pull_requests: AgentPullRequests | None = None) -> None:
+                 github: GitHubApp | None = None, pull_requests: AgentPullRequests | None = None,
+                 metrics: Metrics | None = None) -> None:
         """``github`` None: no GitHub App (the broker answers 404); ``pull_requests`` None: the agent's
-        requests are answered with a refusal."""
+        requests are answered with a refusal; ``metrics`` None: counted nowhere anyone reads."""
+        self.metrics = metrics or Metrics()
         self.db = db
         self.notifier = notifier
         self.ingestor = ingestor
@@ -67,6 +71,7 @@ class BridgeSessions:
             return sandbox.id
         # Logged for operators, not written into the targeted session's timeline: a timeline is
         # written only by that session's own parts, never by whoever knocks.
+        self.metrics.error("bridge", "handshake_refused")
         log.warning("bridge_handler.refused", session_id=session_id[:LOGGED_ID_CHARS], status=int(status),
                     reason=reason, token_sandbox_id=sandbox.id if sandbox is not None else None)
         raise BridgeRefused(status, reason)
@@ -83,9 +88,12 @@ class BridgeSessions:
             raise BridgeRefused(refused.status, refused.reason) from None
         log.info("bridge_handler.credentials_issued", session_id=session_id, sandbox_id=sandbox_id,
                  expires_at=credentials.expires_at.isoformat())
+        self.ingestor.redactors.add(session_id, {GIT_TOKEN_NAME: credentials.password})  # never stored in an event
         return credentials.to_json()
 
     async def connected(self, connection: BridgeConnection) -> None:
+        self.metrics.bridge_connections.inc()
+        self.metrics.bridge_connections_open.inc()  # the server calls disconnected() for every connected()
         async with UnitOfWork(self.db, self.notifier) as work:
             sandbox = await work.db.get(Sandbox, connection.sandbox_id)
             if sandbox is not None:
@@ -112,6 +120,7 @@ class BridgeSessions:
             return
         if result.outcome == "gap":
             # The bridge re-sends from its oldest unacknowledged event on reconnect.
+            self.metrics.error("bridge", "sequence_gap")
             await connection.close(CLOSE_SEQUENCE_GAP, f"sequence gap: expected {result.ack_seq + 1}")
             return
         await connection.send(p.Ack(seq=result.ack_seq))
@@ -121,6 +130,22 @@ class BridgeSessions:
             await self._pull_request(connection, result.pull_request)
         if result.control:
             self.dispatcher.nudge(connection.session_id)
+        if result.outcome == "stored":
+            await self._count(connection, event)  # last: neither the bridge nor the dispatcher waits for it
+
+    async def _count(self, connection: BridgeConnection, event: p.SandboxEvent) -> None:
+        """An event stored: counted in memory (O(1): this is the ingest path), and for the sandbox's one
+        ready event its latency, read back from the row ingestion just wrote."""
+        self.metrics.events_ingested.labels(type=event.type).inc()
+        if isinstance(event, p.PushError):
+            self.metrics.error("push", event.code)
+        elif isinstance(event, p.ErrorEvent):
+            self.metrics.error("sandbox", event.code)
+        elif isinstance(event, p.Ready):
+            async with self.db.session() as db:
+                sandbox = await db.get(Sandbox, connection.sandbox_id)
+            if sandbox is not None and sandbox.ready_at is not None:
+                self.metrics.ready_seconds.observe((sandbox.ready_at - sandbox.created_at).total_seconds())
 
     async def _pull_request(self, connection: BridgeConnection, request: p.PullRequestRequested) -> None:
         if self.pull_requests is not None:
@@ -131,10 +156,12 @@ class BridgeSessions:
 
     async def refused(self, connection: BridgeConnection, frame: str | bytes, reason: str) -> None:
         """Tell the bridge why; consume the frame's number if it was the next (and acknowledge it)."""
+        self.metrics.error("bridge", "frame_rejected")
         ack_seq = await self.ingestor.reject(connection.sandbox_id, frame, reason)
         await connection.send(p.Reject(reason=reason))
         if ack_seq is not None:
             await connection.send(p.Ack(seq=ack_seq))
 
     async def disconnected(self, connection: BridgeConnection) -> None:
+        self.metrics.bridge_connections_open.dec()
         log.info("bridge_handler.disconnected", session_id=connection.session_id, sandbox_id=connection.sandbox_id)

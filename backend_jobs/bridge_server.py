@@ -31,6 +31,11 @@ header: git's credential helper asks it). It is answered before any upgrade
 (websockets' ``process_request``) by a :class:`CredentialsHandler`; its body is
 sent with ``Cache-Control: no-store`` and is never logged. Refusals are the
 handshake's (401, 403) and the broker's (404, 502), logged without the token.
+
+And ``GET /metrics``: this process's metrics (``openinspect_core.metrics``) for
+Prometheus, so a worker running on its own can be scraped too. Only the metrics
+token (``OPENINSPECT_METRICS_TOKEN``) is accepted here — sandboxes reach this port,
+and no person signs in to it; without the setting the route answers 404.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from http import HTTPStatus
 from typing import Protocol
 
 import openinspect_protocol as protocol
+from openinspect_protocol import logs
 from openinspect_protocol.events import MAX_EVENT_BYTES
 from openinspect_protocol.logs import EventLog
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -52,6 +58,9 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from backend_jobs.rate_limit import FrameBudget
+from openinspect_core.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from openinspect_core.metrics import PATH as METRICS_PATH
+from openinspect_core.metrics import Metrics, token_matches
 from openinspect_core.settings import Settings
 
 log = EventLog(__name__)
@@ -169,10 +178,14 @@ class CredentialsHandler(Protocol):
 class BridgeServer:
     def __init__(self, handler: BridgeHandler, connections: BridgeConnections, host: str, port: int,
                  limits: BridgeLimits | None = None, *, clock: Callable[[], float] = time.monotonic,
-                 credentials: CredentialsHandler | None = None) -> None:
-        """``credentials`` answers the credential broker's route (None: it answers 404)."""
+                 credentials: CredentialsHandler | None = None, metrics: Metrics | None = None,
+                 metrics_token: str | None = None) -> None:
+        """``credentials`` answers the credential broker's route (None: it answers 404); ``metrics`` is
+        served at /metrics to whoever holds ``metrics_token`` (no token: 404)."""
         self.handler = handler
         self.credentials = credentials
+        self.metrics = metrics
+        self.metrics_token = metrics_token
         self.connections = connections
         self.host = host
         self.port = port
@@ -186,9 +199,11 @@ class BridgeServer:
 
     @classmethod
     def from_settings(cls, handler: BridgeHandler, connections: BridgeConnections,
-                      settings: Settings, *, credentials: CredentialsHandler | None = None) -> BridgeServer:
+                      settings: Settings, *, credentials: CredentialsHandler | None = None,
+                      metrics: Metrics | None = None) -> BridgeServer:
         return cls(handler, connections, settings.bridge_host, settings.bridge_port,
-                   BridgeLimits.from_settings(settings), credentials=credentials)
+                   BridgeLimits.from_settings(settings), credentials=credentials, metrics=metrics,
+                   metrics_token=settings.metrics_token)
 
     async def start(self) -> None:
         self._server = await serve(
@@ -216,6 +231,8 @@ class BridgeServer:
     async def _check_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
         if is_credentials_path(request.path):
             return await self._serve_credentials(connection, request)
+        if request.path.split("?", 1)[0] == METRICS_PATH:
+            return await self._serve_metrics(connection, request)
         checked = check_handshake(request.path, request.headers)
         if isinstance(checked, Refusal):
             return _refuse(connection, checked.status, checked.reason, request.path)
@@ -248,6 +265,18 @@ class BridgeServer:
         response.headers["Cache-Control"] = "no-store"  # a token: no proxy or client keeps it
         return response
 
+    async def _serve_metrics(self, connection: ServerConnection, request: Request) -> Response:
+        if self.metrics is None or not self.metrics_token:
+            return _refuse(connection, HTTPStatus.NOT_FOUND, "set OPENINSPECT_METRICS_TOKEN to scrape this "
+                                                             "process's metrics", request.path)
+        if not token_matches(self.metrics_token, _bearer(request.headers)):
+            return _refuse(connection, HTTPStatus.UNAUTHORIZED, "send the metrics token as "
+                                                                "'Authorization: Bearer <token>'", request.path)
+        response = connection.respond(HTTPStatus.OK, (await self.metrics.scrape()).decode())
+        del response.headers["Content-Type"]
+        response.headers["Content-Type"] = METRICS_CONTENT_TYPE
+        return response
+
     def _busy(self, session_id: str) -> bool:
         if self.connections.get(session_id) is not None:
             return True
@@ -260,6 +289,11 @@ class BridgeServer:
 
     async def _serve_connection(self, websocket: ServerConnection) -> None:
         session_id, sandbox_id = self._authenticated.pop(id(websocket))
+        # Every line about this connection, its frames and what they cause names the session and sandbox.
+        with logs.bind(session_id=session_id, sandbox_id=sandbox_id):
+            await self._serve_authenticated(websocket, session_id, sandbox_id)
+
+    async def _serve_authenticated(self, websocket: ServerConnection, session_id: str, sandbox_id: str) -> None:
         if self._opening.get(session_id) is websocket:
             del self._opening[session_id]
         connection = BridgeConnection(session_id, sandbox_id, websocket)

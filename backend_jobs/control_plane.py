@@ -19,7 +19,7 @@ from openinspect_protocol.logs import EventLog
 from backend_jobs.bridge_handler import BridgeSessions
 from backend_jobs.bridge_server import BridgeConnections, BridgeServer
 from backend_jobs.dispatcher import Dispatcher
-from backend_jobs.ingestion import Ingestor
+from backend_jobs.ingestion import Ingestor, SessionRedactors
 from backend_jobs.model_proxy import ModelProxy
 from backend_jobs.pull_requests import AgentPullRequests
 from backend_jobs.sandboxes import create_backend
@@ -29,6 +29,7 @@ from openinspect_core.context import AppContext
 from openinspect_core.db import Database
 from openinspect_core.github import repos
 from openinspect_core.notify.postgres import notifier_for
+from openinspect_core.secrets import secrets_for_session
 from openinspect_core.settings import Settings
 
 log = EventLog(__name__)
@@ -43,15 +44,22 @@ class BackgroundJobs:
         self.settings = settings
         self.backend = backend
         self.bridges = BridgeConnections()
-        self.ingestor = Ingestor(db, notifier)
+        # The session's secrets at each sandbox start; every value a sandbox is handed is scrubbed from what
+        # its bridge sends (ingestion's defence in depth behind the sandbox's own scrubbing).
+        redactors = SessionRedactors(lambda session_id: secrets_for_session(context, session_id))
+        self.ingestor = Ingestor(db, notifier, redactors)
         self.model_proxy = ModelProxy(settings, db)
         self.supervisor = Supervisor(settings, db, notifier, backend, self.bridges, self.control_plane_url,
-                                     lambda: self.model_proxy.url, github=context.github)
+                                     lambda: self.model_proxy.url, github=context.github,
+                                     metrics=context.metrics,
+                                     secrets=lambda session_id: secrets_for_session(context, session_id),
+                                     redactors=redactors)
         self.dispatcher = Dispatcher(db, notifier, self.supervisor, self.bridges)
         self.pull_requests = AgentPullRequests(context, self.bridges)
         handler = BridgeSessions(db, notifier, self.ingestor, self.dispatcher, github=context.github,
-                                 pull_requests=self.pull_requests)
-        self.bridge_server = BridgeServer.from_settings(handler, self.bridges, settings, credentials=handler)
+                                 pull_requests=self.pull_requests, metrics=context.metrics)
+        self.bridge_server = BridgeServer.from_settings(handler, self.bridges, settings, credentials=handler,
+                                                        metrics=context.metrics)
         self._tasks: list[asyncio.Task[None]] = []
 
     def control_plane_url(self) -> str:

@@ -26,6 +26,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import openinspect_protocol as p
+from openinspect_protocol import logs
 from openinspect_protocol.logs import EventLog
 from openinspect_protocol.status import UNFINISHED_MESSAGE_STATUSES, SessionStatus
 from sqlmodel import col, func, or_, select
@@ -82,6 +83,10 @@ class Dispatcher:
         task.add_done_callback(self._rounds.discard)
 
     async def reconcile(self, session_id: str) -> None:
+        with logs.bind(session_id=session_id):
+            await self._reconcile_locked(session_id)
+
+    async def _reconcile_locked(self, session_id: str) -> None:
         async with self._locks[session_id]:
             try:
                 await self._reconcile(session_id)
@@ -96,7 +101,9 @@ class Dispatcher:
                 if running is not None and running.sandbox_id == connection.sandbox_id:
                     author = await db.get(User, running.author_id)
                     assert author is not None
-                    await connection.send(_prompt_command(running, author))
+                    sent = await connection.send(_prompt_command(running, author))
+                    log.info("dispatcher.prompt_resent", session_id=connection.session_id, message_id=running.id,
+                             request_id=running.request_id, sandbox_id=connection.sandbox_id, sent=sent)
                     self._stops_sent.discard(running.id)
         self.nudge(connection.session_id)
 
@@ -169,8 +176,13 @@ class Dispatcher:
             author = await work.db.get(User, message.author_id)
             assert author is not None
             work.changed(session_id)
+        # Logged before the send: the sandbox may start the turn before the send returns.
+        log.info("dispatcher.prompt_dispatched", message_id=message_id, request_id=message.request_id,
+                 sandbox_id=sandbox_id)
         # If this send is lost, on_connected sends it again after the reconnect.
-        await connection.send(_prompt_command(message, author))
+        if not await connection.send(_prompt_command(message, author)):
+            log.warning("dispatcher.prompt_not_delivered", message_id=message_id, request_id=message.request_id,
+                        sandbox_id=sandbox_id, retry="when the bridge reconnects")
 
     async def _sessions_needing_attention(self) -> set[str]:
         async with self.db.session() as db:
@@ -242,4 +254,6 @@ def _aware(value: datetime) -> datetime:
 
 def _prompt_command(message: Message, author: User) -> p.Prompt:
     return p.Prompt(message_id=message.id, content=message.content,
-                    author=p.Author(name=author.name, email=author.email), model=message.model)
+                    author=p.Author(name=author.name, email=author.email), model=message.model,
+                    request_id=message.request_id if message.request_id and logs.VALID_ID.match(message.request_id)
+                    else None)

@@ -16,17 +16,24 @@ on the timeline as the sandbox said it (with anything token-shaped removed);
 ``pull_request_requested`` is handed back to the caller, which opens the PR
 outside this transaction. What to send is returned (:class:`IngestResult`),
 never sent from here: the caller sends it once the event is acknowledged.
+
+Secrets, in depth: the sandbox scrubs every event before sending it; each event is
+scrubbed here again, whole fields, with that session's values
+(:class:`SessionRedactors`: its secrets and the tokens its sandboxes were handed), so a
+sandbox that failed to scrub still stores ``[secret:NAME]``, never the value.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 import openinspect_protocol as p
 from openinspect_protocol.events import MAX_SEQ
 from openinspect_protocol.logs import EventLog
+from openinspect_protocol.redaction import Redactor, scrub_message
 from openinspect_protocol.timeline import BridgeRejected
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -35,7 +42,7 @@ from openinspect_core.db import Database
 from openinspect_core.github import pull_records
 from openinspect_core.models import ENDED_SANDBOX_STATUSES, Artifact, Message, Sandbox, SandboxStatus, utcnow
 from openinspect_core.notify.local import Notifier
-from openinspect_core.services import prompts, sandboxes, sessions, timeline
+from openinspect_core.services import prompts, sandbox_logs, sandboxes, sessions, timeline
 from openinspect_core.unit_of_work import UnitOfWork
 
 log = EventLog(__name__)
@@ -66,24 +73,60 @@ class _After:
     pull_request: p.PullRequestRequested | None = None
 
 
+SecretsLoader = Callable[[str], Awaitable[Mapping[str, str]]]
+
+
+class SessionRedactors:
+    """Per session, the values its stored events are scrubbed of.
+
+    Filled at each sandbox start (its secrets, its bridge token, its model-proxy key) and when
+    the credential broker hands out a git token; values of earlier sandboxes stay (a file the
+    agent wrote may still hold one). A session this process never started a sandbox for (a
+    Kubernetes sandbox that outlived a restart) gets its secrets from ``load`` on first use.
+    """
+
+    def __init__(self, load: SecretsLoader | None = None) -> None:
+        self._load = load
+        self._redactors: dict[str, Redactor] = {}
+
+    def add(self, session_id: str, values: Mapping[str, str]) -> None:
+        self._redactors.setdefault(session_id, Redactor()).update(values)
+
+    async def get(self, session_id: str) -> Redactor:
+        redactor = self._redactors.get(session_id)
+        if redactor is None:
+            redactor = self._redactors[session_id] = Redactor()
+            if self._load is not None:
+                try:
+                    redactor.update(await self._load(session_id))
+                except Exception as exc:  # scrubbing in depth must not stop ingestion; the sandbox scrubbed
+                    log.warning("ingestion.secrets_unavailable", session_id=session_id, error=str(exc))
+        return redactor
+
+
 class Ingestor:
-    def __init__(self, db: Database, notifier: Notifier) -> None:
+    def __init__(self, db: Database, notifier: Notifier, redactors: SessionRedactors | None = None) -> None:
         self.db = db
         self.notifier = notifier
+        self.redactors = redactors or SessionRedactors()
 
     async def ingest(self, session_id: str, sandbox_id: str, event: p.SandboxEvent) -> IngestResult:
         """Store one event of ``sandbox_id`` (which the bridge authenticated for ``session_id``)."""
         control = isinstance(event, CONTROL_EVENTS)
         if isinstance(event, p.PushError):  # git's own words may quote a URL; never store a token from one
             event = event.model_copy(update={"message": pull_records.scrub(event.message)})
+        event = scrub_message(await self.redactors.get(session_id), event)
         after = _After()
         async with UnitOfWork(self.db, self.notifier) as work:
             claimed, last = await sandboxes.claim_sequence(work.db, sandbox_id, event.seq)
             if not claimed:
                 outcome: Literal["duplicate", "gap"] = "duplicate" if event.seq <= last else "gap"
                 return IngestResult(outcome, last)
-            # A heartbeat is liveness only: kept on the sandbox row (by the claim), not on the timeline.
-            if not isinstance(event, p.Heartbeat):
+            # A heartbeat is liveness only: kept on the sandbox row (by the claim), not on the timeline;
+            # the runtime's own log lines are kept as the session's sandbox log, not on the timeline either.
+            if isinstance(event, p.SandboxLog):
+                await sandbox_logs.append(work.db, session_id, sandbox_id, event)
+            elif not isinstance(event, p.Heartbeat):
                 await timeline.append(work.db, session_id, event, sandbox_id=sandbox_id, sandbox_seq=event.seq)
                 if not isinstance(event, TIMELINE_ONLY):
                     after = await self._apply(work.db, session_id, sandbox_id, event)
@@ -104,6 +147,9 @@ class Ingestor:
             sandbox = await work.db.get(Sandbox, sandbox_id)
             if sandbox is None:
                 return None
+            redactor = await self.redactors.get(sandbox.session_id)
+            reason, frame = redactor.scrub(reason), redactor.scrub(frame if isinstance(frame, str) else
+                                                                   frame.decode("utf-8", "replace"))
             consumed, ack_seq = None, None
             if seq is not None:
                 claimed, last = await sandboxes.claim_sequence(work.db, sandbox_id, seq)
@@ -135,6 +181,8 @@ class Ingestor:
                 message = await db.get(Message, message_id)
                 if message is not None and message.session_id == session.id:
                     status, error = lifecycle.message_outcome(event)
+                    log.info("ingestion.execution_complete", session_id=session.id, message_id=message_id,
+                             request_id=message.request_id, status=status.value)
                     await prompts.finish(db, message, status, error)
                     if running is not None and running.id == message_id:
                         running = None

@@ -11,11 +11,15 @@ change only through ``openinspect_core.services.sandboxes``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 from collections.abc import Callable, Container, Iterable
 from datetime import datetime
 
 import openinspect_protocol as p
+from openinspect_protocol import logs
 from openinspect_protocol.logs import EventLog
+from openinspect_protocol.redaction import MODEL_PROXY_KEY_NAME, SANDBOX_TOKEN_NAME
 from openinspect_protocol.status import UNFINISHED_MESSAGE_STATUSES, MessageStatus, SessionStatus
 from openinspect_protocol.timeline import SandboxExited, SandboxSpawning
 from sqlmodel import col, select
@@ -23,12 +27,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_jobs import lifecycle, tokens
 from backend_jobs.bridge_server import BridgeConnections
+from backend_jobs.ingestion import SecretsLoader, SessionRedactors
 from backend_jobs.sandboxes.base import SandboxBackend, SandboxExit, SandboxSpec, SpawnError
 from openinspect_core.db import Database
 from openinspect_core.github.client import GitHubApp
+from openinspect_core.metrics import Metrics
 from openinspect_core.models import LIVE_SANDBOX_STATUSES, Message, Repo, Sandbox, SandboxStatus, Session, utcnow
 from openinspect_core.notify.local import Notifier
 from openinspect_core.services import prompts, sandboxes, sessions, timeline
+from openinspect_core.services.errors import ServiceError
 from openinspect_core.settings import Settings
 from openinspect_core.unit_of_work import UnitOfWork
 
@@ -40,8 +47,15 @@ TIMER_INTERVAL_SECONDS = 5.0  # staleness and idleness are judged in tens of sec
 class Supervisor:
     def __init__(self, settings: Settings, db: Database, notifier: Notifier, backend: SandboxBackend,
                  bridges: BridgeConnections, control_plane_url: Callable[[], str],
-                 model_proxy_url: Callable[[], str], *, github: GitHubApp | None = None) -> None:
-        """``github`` None: no GitHub App; sandboxes get no branch of their own and no credentials."""
+                 model_proxy_url: Callable[[], str], *, github: GitHubApp | None = None,
+                 metrics: Metrics | None = None, secrets: SecretsLoader | None = None,
+                 redactors: SessionRedactors | None = None) -> None:
+        """``github`` None: no GitHub App; sandboxes get no branch of their own and no credentials.
+        ``secrets`` gives a session's secrets at each sandbox start (None: none); ``redactors`` learns
+        every value a sandbox is handed, for ingestion to scrub."""
+        self.secrets = secrets
+        self.redactors = redactors or SessionRedactors()
+        self.metrics = metrics or Metrics()
         self.settings = settings
         self.github = github
         self.db = db
@@ -58,6 +72,7 @@ class Supervisor:
     # ---------------------------------------------------------------- start
 
     async def spawn(self, session_id: str) -> Sandbox | None:
+        asked = time.monotonic()  # the spawn latency runs from here to the backend accepting the sandbox
         token = tokens.new_token()
         proxy_token = tokens.new_token()  # the sandbox's model credential: good at the proxy while it lives
         async with self._work() as work:
@@ -79,9 +94,22 @@ class Supervisor:
                                  github=self.github is not None)
             spec = SandboxSpec(sandbox.id, session_id, launch.to_env(), token=token)
         try:
-            external_id = await self.backend.spawn(spec)
+            # Read at every start: a session picks up changed secrets with its next sandbox.
+            secrets = dict(await self.secrets(session_id)) if self.secrets is not None else {}
+        except ServiceError as exc:  # a value that does not decrypt: the sandbox must not start without it
+            log.warning("supervisor.secrets_unreadable", session_id=session_id, error=str(exc))
+            await self._record_end(sandbox.id, exit_code=None, requested=False, reason=str(exc))
+            return None
+        self.redactors.add(session_id, {**secrets, SANDBOX_TOKEN_NAME: token, MODEL_PROXY_KEY_NAME: proxy_token})
+        spec = dataclasses.replace(spec, secrets=secrets)
+        log.info("supervisor.spawning", session_id=session_id, sandbox_id=sandbox.id, backend=self.backend.name)
+        try:
+            with logs.bind(session_id=session_id, sandbox_id=sandbox.id):
+                external_id = await self.backend.spawn(spec)
+            self.metrics.spawn_seconds.observe(time.monotonic() - asked)
         except SpawnError as exc:
             log.warning("supervisor.spawn_failed", session_id=session_id, error=str(exc))
+            self.metrics.error("spawn", "spawn_failed")
             await self._record_end(sandbox.id, exit_code=None, requested=False, reason=str(exc))
             return None
         async with self._work() as work:
@@ -148,6 +176,8 @@ class Supervisor:
                 return  # already recorded (e.g. declared stale, then the process ended)
             await timeline.append(db, sandbox.session_id, SandboxExited(
                 sandbox_id=sandbox.id, exit_code=exit_code, reason=change.reason or reason, log_tail=log_tail))
+            log.info("supervisor.sandbox_ended", session_id=sandbox.session_id, sandbox_id=sandbox.id,
+                     exit_code=exit_code, requested=requested, reason=(change.reason or reason)[:500])
             session = await sessions.get(db, sandbox.session_id)
             if await sandboxes.is_current(db, session.id, sandbox.id):
                 await sessions.set_status(db, session, change.status, change.reason)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from openinspect_core.crypto import Cipher
 from openinspect_core.db import Database
 from openinspect_core.github.client import GitHubApp
+from openinspect_core.metrics import Metrics
 from openinspect_core.notify.local import Notifier
 from openinspect_core.services.prompts import Limits
 from openinspect_core.settings import Settings
@@ -20,11 +21,14 @@ class AppContext:
     notifier: Notifier
     cipher: Cipher = field(repr=False)
     github: GitHubApp | None = None  # None: no GitHub App configured (the embedded default)
+    # This system's own metrics registry (openinspect_core/metrics.py): web routes and background jobs count into it.
+    metrics: Metrics = field(default_factory=Metrics, repr=False, compare=False)
 
     @classmethod
     def of(cls, settings: Settings, db: Database, notifier: Notifier) -> AppContext:
         """The context the settings describe: the encryption key and the GitHub App (if any) made from them."""
-        return cls(settings, db, notifier, Cipher.from_settings(settings), GitHubApp.from_settings(settings))
+        return cls(settings, db, notifier, Cipher.from_settings(settings), GitHubApp.from_settings(settings),
+                   metrics=Metrics(db))
 
     @property
     def limits(self) -> Limits:

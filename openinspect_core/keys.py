@@ -45,16 +45,64 @@ def load_or_create(path: Path, nbytes: int = KEY_BYTES) -> bytes:
     return _read(path)
 
 
-def _read(path: Path) -> bytes:
+def read_all(path: Path) -> list[bytes]:
+    """Every key in ``path``, one per line (blank lines and ``#`` comments skipped); none if there is no file.
+
+    For keys kept only to read old values (the encryption keys a rotation left behind)."""
+    try:
+        text = _private_text(path)
+    except FileNotFoundError:
+        return []
+    lines = [line.strip() for line in text.splitlines()]
+    return [_decode(path, line, number) for number, line in enumerate(lines, 1) if line and not line.startswith("#")]
+
+
+def replace(path: Path, nbytes: int = KEY_BYTES) -> bytes:
+    """Write a new random key into ``path`` (0600, atomically: a reader sees the old key or the new one)."""
+    key = secrets.token_bytes(nbytes)
+    _write_private(path, base64.urlsafe_b64encode(key).decode() + "\n")
+    return key
+
+
+def append(path: Path, key: bytes) -> None:
+    """Add ``key`` as a line of ``path`` (made 0600 when missing), unless it is there already."""
+    existing = read_all(path)
+    if key in existing:
+        return
+    lines = [base64.urlsafe_b64encode(k).decode() for k in [*existing, key]]
+    _write_private(path, "\n".join(lines) + "\n")
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _private_text(path: Path) -> str:
     mode = path.stat().st_mode
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyFileError(f"{path} is readable by other users (mode {stat.filemode(mode)}); "
                            f"make it private (chmod 600) or remove it to have a new key made")
-    text = path.read_text().strip()
+    return path.read_text()
+
+
+def _read(path: Path) -> bytes:
+    return _decode(path, _private_text(path).strip())
+
+
+def _decode(path: Path, text: str, line: int | None = None) -> bytes:
+    where = f"{path}" if line is None else f"{path} line {line}"
     try:
         key = base64.urlsafe_b64decode(text.encode())
     except ValueError:
-        raise KeyFileError(f"{path} does not hold a key (base64 text)") from None
+        raise KeyFileError(f"{where} does not hold a key (base64 text)") from None
     if len(key) < 16:
-        raise KeyFileError(f"{path} holds a key of {len(key)} bytes; at least 16 are needed")
+        raise KeyFileError(f"{where} holds a key of {len(key)} bytes; at least 16 are needed")
     return key

@@ -233,6 +233,8 @@ class Message(SQLModel, table=True):
     content: str
     source: str = Field(default="api", max_length=16)  # api | web | slack
     client_request_id: str = Field(max_length=200)
+    # The HTTP request that queued it (X-Request-Id): the worker's dispatch and the sandbox's turn log it.
+    request_id: str | None = Field(default=None, max_length=64)
     status: MessageStatus = _status(MessageStatus, MessageStatus.QUEUED, 16)
     model: str | None = Field(default=None, max_length=200)
     sandbox_id: str | None = Field(default=None, max_length=32)
@@ -261,6 +263,22 @@ class Event(SQLModel, table=True):
     sandbox_id: str | None = Field(default=None, max_length=32)
     sandbox_seq: int | None = None
     created_at: datetime = _time()
+
+
+class SandboxLogLine(SQLModel, table=True):
+    """One line of a sandbox runtime's own log (``sandbox_log`` events), kept with its session: the
+    newest ``services.sandbox_logs.MAX_LINES`` per session, also after the sandbox has ended."""
+
+    __tablename__ = "sandbox_log_line"
+    __table_args__ = (sa.Index("ix_sandbox_log_line_session_id_id", "session_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(foreign_key="session.id", max_length=32)
+    sandbox_id: str = Field(max_length=32)
+    sandbox_seq: int | None = None  # the batch's bridge sequence number (one per batch, as an Event's)
+    ts: datetime = _time()
+    level: str = Field(max_length=16)
+    line: str = Field(max_length=4000)
 
 
 class Artifact(SQLModel, table=True):
@@ -316,3 +334,41 @@ class ModelUsage(SQLModel, table=True):
     output_tokens: int = 0
     cost: float = 0.0
     created_at: datetime = _time()
+
+
+class Secret(SQLModel, table=True):
+    """An environment variable for sandboxes, global or for one repository (``openinspect_core/secrets``).
+
+    The value is stored encrypted (AES-256-GCM, ``secret:<scope_key>:<name>`` bound as associated
+    data, so a ciphertext copied into another row, scope or name does not decrypt) and never leaves
+    the control plane except into a sandbox of a session that may use it.
+    """
+
+    __tablename__ = "secret"
+    # scope_key rather than repo_id is unique with the name: NULLs (the global scope) never collide in SQL.
+    __table_args__ = (sa.UniqueConstraint("scope_key", "name"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    scope_key: str = Field(max_length=64)  # "global" or "repo:<repo id>"
+    repo_id: str | None = Field(default=None, foreign_key="repo.id", index=True, max_length=32)
+    name: str = Field(max_length=256)
+    value: str = Field(sa_type=sa.Text)  # ciphertext
+    key_id: str = Field(max_length=16, index=True)  # the encryption key that made ``value`` (rotation)
+    updated_by: str = Field(foreign_key="user.id", max_length=32)
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
+
+
+class SecretAudit(SQLModel, table=True):
+    """Who set, imported or deleted which secret, where and when; never the value."""
+
+    __tablename__ = "secret_audit"
+    __table_args__ = (sa.Index("ix_secret_audit_scope_created", "scope_key", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    scope_key: str = Field(max_length=64)
+    repo_id: str | None = Field(default=None, foreign_key="repo.id", max_length=32)
+    name: str = Field(max_length=256)
+    action: str = Field(max_length=16)  # set | delete | import
+    user_id: str = Field(foreign_key="user.id", max_length=32)
+    created_at: datetime = _time(index=True)

@@ -101,6 +101,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Key that signs sign-in cookies; default a random key kept in `<data dir>/session-secret` (mode 0600).",
             "str"),
     Setting("OPENINSPECT_SESSION_TTL_SECONDS", "1209600", "A sign-in lasts this long (default 14 days).", "int"),
+    Setting("OPENINSPECT_METRICS_TOKEN", None,
+            "Bearer token Prometheus scrapes `/metrics` with (web app; and a separate worker's bridge port, where "
+            "only it is accepted); at least 16 characters. People may also use their sign-in or API token.", "str"),
     # Which repositories a session may use.
     Setting("OPENINSPECT_REPO_HOSTS", "github.com", "Hosts http(s) repository URLs may name, comma-separated.",
             "list"),
@@ -148,6 +151,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OPENINSPECT_ENCRYPTION_KEY", None,
             "Key (base64 of 32 bytes) that encrypts tokens and secrets at rest; default a random key kept in "
             "`<data dir>/encryption-key` (mode 0600).", "str"),
+    Setting("OPENINSPECT_ENCRYPTION_PREVIOUS_KEYS", "",
+            "Earlier encryption keys (base64, comma-separated) that still decrypt values made before a rotation; "
+            "also read from `<data dir>/encryption-key.previous` (one per line, mode 0600).", "list"),
 )
 _DEFAULTS = {s.env: s.default for s in SETTINGS}
 
@@ -260,6 +266,7 @@ class Settings:
     identity_provider: str
     session_secret: str | None = field(repr=False)
     session_ttl_seconds: int
+    metrics_token: str | None = field(repr=False)
     repo_hosts: tuple[str, ...]
     repo_roots: tuple[str, ...]
     repo_allow_private_networks: bool
@@ -285,6 +292,7 @@ class Settings:
     github_url: str
     github_api_url: str
     encryption_key: str | None = field(repr=False)
+    encryption_previous_keys: tuple[str, ...] = field(repr=False)
 
     @property
     def github_enabled(self) -> bool:
@@ -384,6 +392,9 @@ class Settings:
             raise ConfigError(f"OPENINSPECT_IDENTITY_PROVIDER must be one of {', '.join(IDENTITY_PROVIDERS)}, "
                               f"got {values['identity_provider']!r}")
         _check_github(values)
+        token = values["metrics_token"]
+        if token is not None and len(str(token)) < 16:  # guessable; metrics.MIN_TOKEN_CHARS (core imports settings)
+            raise ConfigError("OPENINSPECT_METRICS_TOKEN must have at least 16 characters")
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known
         if unknown:

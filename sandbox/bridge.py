@@ -30,11 +30,13 @@ from collections.abc import Callable
 
 import openinspect_protocol as protocol
 from openinspect_protocol.logs import EventLog
+from openinspect_protocol.redaction import Redactor
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from sandbox.config import BridgeSettings
 from sandbox.outbox import Outbox
+from sandbox.scrubbing import EventScrubber
 
 log = EventLog("sandbox.bridge")
 
@@ -103,9 +105,12 @@ class Bridge:
         outbox: Outbox | None = None,
         *,
         rng: Callable[[float, float], float] = random.uniform,
+        redactor: Redactor | None = None,
     ) -> None:
         self._settings = settings
         self._outbox = outbox or Outbox()
+        # Every event is scrubbed before the outbox numbers and keeps it (see sandbox.scrubbing).
+        self._scrubber = EventScrubber(redactor or Redactor())
         self._rng = rng
         self.commands: asyncio.Queue[BridgeCommand] = asyncio.Queue()
         self._new_event = asyncio.Event()
@@ -129,10 +134,20 @@ class Bridge:
         return self._connected.is_set()
 
     def emit(self, event: protocol.SandboxEvent) -> protocol.SandboxEvent:
-        """Number ``event``, keep it until acknowledged, and send it when connected. Never blocks."""
-        numbered = self._outbox.add(event)
-        self._drained.clear()
-        self._new_event.set()
+        """Scrub ``event``, number it, keep it until acknowledged, and send it when connected. Never blocks.
+
+        Returns the numbered event; a token delta whose text is all held back (it may end in the start
+        of a secret) is not numbered yet and comes back as it was given.
+        """
+        return self._add(self._scrubber.scrub(event)) or event
+
+    def _add(self, events: list[protocol.SandboxEvent]) -> protocol.SandboxEvent | None:
+        numbered = None
+        for event in events:
+            numbered = self._outbox.add(event)
+        if events:
+            self._drained.clear()
+            self._new_event.set()
         return numbered
 
     async def wait_connected(self) -> None:
@@ -141,6 +156,7 @@ class Bridge:
 
     async def flush(self, timeout_seconds: float) -> bool:
         """Wait until every emitted event is acknowledged; False if the timeout passed first."""
+        self._add(self._scrubber.flush_all())  # streamed text still held back goes too
         try:
             async with asyncio.timeout(timeout_seconds):
                 await self._drained.wait()
@@ -278,7 +294,8 @@ class Bridge:
                 case (protocol.Prompt() | protocol.Stop() | protocol.Shutdown() | protocol.Push()
                       | protocol.PullRequestResult()):
                     log.info("bridge.command", type=command.type,
-                             message_id=getattr(command, "message_id", None))
+                             message_id=getattr(command, "message_id", None),
+                             request_id=command.request_id if isinstance(command, protocol.Prompt) else None)
                     self.commands.put_nowait(command)
         # The server closed the connection (any code): the caller reconnects.
 

@@ -14,10 +14,17 @@ file (``OPENINSPECT_SANDBOX_TOKEN_FILE``) that :func:`take_token` reads and
 removes while the config is read, before anything is started, so no process of
 the sandbox can find it later (not in an environment, not in ``/proc``, not on
 disk).
+
+The session's repository secrets arrive the same way (``OPENINSPECT_SECRETS_FILE``,
+a JSON object of names to values; :func:`take_secrets`) and go to setup.sh,
+start.sh and the agent (:attr:`SandboxConfig.script_env`, ``AgentConfig.env``) —
+not into the runtime's own environment, nor into the git commands it runs itself.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +45,8 @@ from sandbox.harness.base import AgentConfig, ProviderConfig
 
 ConfigError = LaunchError  # what the entrypoint reports (exit code 2) when the environment is incomplete
 TOKEN_FILE_ENV = env_name("sandbox_token_file")
+SECRETS_FILE_ENV = env_name("secrets_file")
+_SECRET_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 # Never handed to a process the sandbox starts: the git identity variables, which
 # would override the per-prompt attribution in the clone's config (they beat git config).
@@ -97,9 +106,15 @@ class SandboxConfig:
     bridge: BridgeSettings
     supervisor: SupervisorSettings
     agent: AgentConfig = field(repr=False)  # holds the provider's API key
-    child_env: Mapping[str, str] = field(repr=False)  # environment for scripts, git and the agent
+    child_env: Mapping[str, str] = field(repr=False)  # environment for the runtime's own git commands
     max_script_output_bytes: int = MAX_SCRIPT_OUTPUT_BYTES  # for the ScriptRunner
     max_outbox_events: int = MAX_OUTBOX_EVENTS  # for the bridge's Outbox
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)  # the session's repository secrets
+
+    @property
+    def script_env(self) -> dict[str, str]:
+        """The environment of setup.sh and start.sh: the child environment plus the secrets."""
+        return {**self.child_env, **self.secrets}
 
     @property
     def repo_dir(self) -> Path:
@@ -114,11 +129,16 @@ class SandboxConfig:
         """Read the launch spec from ``environ`` and take the bridge token from its file (which is
         then gone); raise :class:`ConfigError` naming what is wrong."""
         spec = LaunchSpec.from_env(environ)
-        return cls.from_spec(spec, take_token(Path(spec.sandbox_token_file)), child_environment(environ))
+        token = take_token(Path(spec.sandbox_token_file))
+        secrets = take_secrets(Path(spec.secrets_file))
+        return cls.from_spec(spec, token, child_environment(environ), secrets)
 
     @classmethod
-    def from_spec(cls, spec: LaunchSpec, token: str, child_env: Mapping[str, str]) -> SandboxConfig:
-        """The config for ``spec`` with its bridge ``token``; ``child_env`` is what started processes get."""
+    def from_spec(cls, spec: LaunchSpec, token: str, child_env: Mapping[str, str],
+                  secrets: Mapping[str, str] | None = None) -> SandboxConfig:
+        """The config for ``spec`` with its bridge ``token``; ``child_env`` is what started processes get,
+        ``secrets`` what scripts and the agent get on top of it."""
+        secrets = dict(secrets or {})
         workspace = Path(spec.workspace).absolute()
         return cls(
             session_id=spec.session_id,
@@ -151,12 +171,13 @@ class SandboxConfig:
                     api_key=spec.provider_api_key or None,
                 ),
                 binary=spec.opencode_bin,
-                env=child_env,
+                env={**child_env, **secrets},
                 work_branch=spec.work_branch or None,
             ),
             child_env=child_env,
             max_script_output_bytes=spec.max_script_output_bytes,
             max_outbox_events=spec.max_outbox_events,
+            secrets=secrets,
         )
 
 
@@ -179,6 +200,34 @@ def take_token(path: Path) -> str:
     if not token:
         raise ConfigError(f"{where}: the bridge token's file is empty")
     return token
+
+
+def take_secrets(path: Path) -> dict[str, str]:
+    """The secrets in ``path`` (a JSON object of names to values), which is removed; no file: none.
+
+    Unreadable, malformed or not removable is a :class:`ConfigError` (the message never quotes the file).
+    """
+    where = f"{SECRETS_FILE_ENV} ({path})"
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: cannot read the secrets: {_reason(exc)}") from None
+    try:
+        path.unlink()
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot remove the secrets' file after reading it: {_reason(exc)}") from None
+    try:
+        secrets = json.loads(raw)
+    except ValueError:
+        raise ConfigError(f"{where}: the secrets' file is not JSON") from None
+    if not isinstance(secrets, dict) or not all(
+        isinstance(name, str) and _SECRET_NAME.fullmatch(name) and not name.startswith(ENV_PREFIX)
+        and isinstance(value, str) for name, value in secrets.items()
+    ):
+        raise ConfigError(f"{where}: the secrets' file must be one JSON object of NAME: \"value\" pairs")
+    return secrets
 
 
 def _reason(exc: Exception) -> str:

@@ -22,6 +22,7 @@ import asyncio
 import ctypes
 import dataclasses
 import importlib
+import logging
 import os
 import signal
 import sys
@@ -29,6 +30,7 @@ from collections.abc import Mapping, MutableMapping
 from urllib.parse import quote
 
 from openinspect_protocol import logs
+from openinspect_protocol.redaction import process_redactor
 
 from sandbox.bridge import Bridge
 from sandbox.config import ConfigError, SandboxConfig, scrubbed_names
@@ -36,10 +38,13 @@ from sandbox.git_credentials import CredentialBroker, GitCredentials, broker_url
 from sandbox.git_sync import GitRepo, mask_credentials
 from sandbox.harness.base import AgentHarness
 from sandbox.lifecycle import ExitCode, PromptBook
+from sandbox.log_shipper import LogShipper
 from sandbox.outbox import Outbox
 from sandbox.pull_requests import PullRequestDesk
 from sandbox.pushes import BranchPusher
 from sandbox.scripts import ScriptRunner
+from sandbox.scrubbing import register_runtime_values
+from sandbox.secret_guard import CommitGuard
 from sandbox.supervisor import Supervisor
 
 log = logs.EventLog("sandbox.entrypoint")
@@ -74,9 +79,14 @@ def git_credentials(config: SandboxConfig) -> GitCredentials | None:
 
 def build(config: SandboxConfig) -> Supervisor:
     """Every part of a sandbox, wired; nothing started yet."""
-    bridge = Bridge(config.bridge, Outbox(config.max_outbox_events))
+    # One redactor for events, log lines and pushes: the secrets and every token the runtime holds.
+    redactor = process_redactor()
+    register_runtime_values(redactor, secrets=config.secrets, sandbox_token=config.bridge.sandbox_token,
+                            model_proxy_key=config.agent.provider.api_key)
+    bridge = Bridge(config.bridge, Outbox(config.max_outbox_events), redactor=redactor)
+    # The runtime's own git gets the child environment without the secrets.
     repo = GitRepo(config.repo_dir, env=config.child_env, credentials=git_credentials(config))
-    pusher = BranchPusher(repo, bridge.emit, base_branch=config.supervisor.branch)
+    pusher = BranchPusher(repo, bridge.emit, base_branch=config.supervisor.branch, redactor=redactor)
     book = PromptBook()
     desk = None
     agent = config.agent
@@ -88,13 +98,25 @@ def build(config: SandboxConfig) -> Supervisor:
         config.supervisor,
         bridge=bridge,
         repo=repo,
-        scripts=ScriptRunner(config.repo_dir, env=config.child_env, emit=bridge.emit,
+        scripts=ScriptRunner(config.repo_dir, env=config.script_env, emit=bridge.emit,
                              max_output_bytes=config.max_script_output_bytes),
         harness=load_harness(config.agent_name)(agent),
         pusher=pusher,
         pull_requests=desk,
         book=book,
+        commit_guard=CommitGuard(repo, config.workspace / "git-hooks", config.secrets),
+        log_shipper=ship_logs(bridge),
     )
+
+
+def ship_logs(bridge: Bridge) -> LogShipper:
+    """The runtime's own log lines, from now on, also go to the control plane (kept with the session)."""
+    shipper = LogShipper(bridge.emit)
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, LogShipper)]:
+        root.removeHandler(handler)  # one per process, whoever built a sandbox before (tests build several)
+    root.addHandler(shipper)
+    return shipper
 
 
 async def serve(supervisor: Supervisor) -> ExitCode:
@@ -152,6 +174,12 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     if environ is None:
         _drop_secrets(os.environ)
     config.agent_state_dir.mkdir(parents=True, exist_ok=True)
+    # Every line from here on names the session and sandbox (and is shipped with them to the control plane).
+    with logs.bind(session_id=config.session_id, sandbox_id=config.sandbox_id):
+        return _start(config)
+
+
+def _start(config: SandboxConfig) -> int:
     log.info(
         "entrypoint.starting",
         session_id=config.session_id,

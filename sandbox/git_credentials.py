@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from openinspect_protocol.logs import EventLog
+from openinspect_protocol.redaction import GIT_TOKEN_NAME, process_redactor
 
 from sandbox import git_credential_helper
 
@@ -207,6 +208,8 @@ class GitCredentials:
                     state.problem = str(exc)
                     log.warning("git_credentials.unavailable", reason=str(exc))
                 else:
+                    # From now on the token is scrubbed from events and log lines like a secret.
+                    process_redactor().add(GIT_TOKEN_NAME, credential.password)
                     answer = answer_lines(credential)
                     state.answered += 1
                     log.info("git_credentials.given", host=self._host)

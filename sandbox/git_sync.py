@@ -254,6 +254,26 @@ class GitRepo:
         log.info("git.pushed", branch=branch, head_sha=sha)
         return sha
 
+    async def unpushed_history(self, branch: str) -> str:
+        """``git log -p`` of the commits a push of ``branch`` (HEAD if it does not exist yet) would
+        send: those no remote-tracking branch has. Each commit starts with a NUL, its sha and message."""
+        await self._check_branch_name(branch)
+        if await self._ref_sha(f"refs/heads/{branch}"):
+            ref = f"refs/heads/{branch}"
+        elif await self.head_sha():
+            ref = "HEAD"
+        else:
+            return ""  # no commits: nothing to send (push says so)
+        return await self._git("log", "-p", "-U0", "--no-color", "--no-ext-diff", "--no-textconv",
+                               "--format=%x00%H%n%B", ref, "--not", "--remotes", "--")
+
+    async def hooks_path(self) -> Path:
+        """Where git looks for this clone's hooks now (``core.hooksPath`` or ``.git/hooks``)."""
+        return self.path / (await self._git("rev-parse", "--git-path", "hooks")).strip()
+
+    async def set_config(self, key: str, value: str) -> None:
+        await self._git("config", "--local", key, value)
+
     async def commits_ahead(self, branch: str, base: str | None) -> int:
         """Commits on ``branch`` that the remote's ``base`` does not have (all of them without one)."""
         base_ref = f"refs/remotes/origin/{base}" if base else None

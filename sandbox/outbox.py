@@ -18,7 +18,9 @@ It is bounded twice:
   which ends the turn that produced it with that error instead of growing without
   bound. Events that move the session (a prompt's completion, an error, ready...)
   still get a small reserve, so the control plane learns how the turn ended; a
-  heartbeat is not kept at all (it would only say something stale).
+  heartbeat is not kept at all (it would only say something stale), and neither is
+  a batch of the runtime's own log lines (``sandbox_log``): a log must never end a
+  turn nor take the reserve; the shipper counts what was dropped.
 """
 
 from __future__ import annotations
@@ -80,12 +82,12 @@ class Outbox:
     def add(self, event: protocol.SandboxEvent) -> protocol.SandboxEvent:
         """Number ``event`` with the next sequence; keep and return the numbered copy.
 
-        Raises :class:`OutboxFull` when it cannot be kept; a heartbeat then is
-        returned unnumbered and not kept.
+        Raises :class:`OutboxFull` when it cannot be kept; a heartbeat or a log batch
+        then is returned unnumbered (``seq`` 0) and not kept.
         """
         if len(self._pending) >= self.max_events:
-            if isinstance(event, protocol.Heartbeat):
-                return event
+            if isinstance(event, protocol.Heartbeat | protocol.SandboxLog):
+                return event  # unnumbered: not kept
             if isinstance(event, STREAMED) or len(self._pending) >= self.max_events + RESERVE_EVENTS:
                 raise OutboxFull(
                     f"the sandbox holds {len(self._pending)} events the control plane has not acknowledged "

@@ -10,6 +10,10 @@ working tree.
 
 Messages are for people (shown on the timeline) and carry no credentials: git's
 stderr is masked, and the token was never in a URL to begin with.
+
+Before git pushes anything, the commits it would send are read for secret values
+(:func:`~sandbox.secret_guard.find_secret_in_history`): one found refuses the push with
+``secret_in_diff``, naming the secret and the commit, never the value.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ import asyncio
 
 import openinspect_protocol as protocol
 from openinspect_protocol.logs import EventLog
+from openinspect_protocol.redaction import Redactor
 
 from sandbox.git_sync import GitError, GitRepo, mask_credentials
 from sandbox.harness.base import Emit
+from sandbox.secret_guard import find_secret_in_history, push_refusal
 
 log = EventLog("sandbox.pushes")
 
@@ -59,8 +65,10 @@ def _tail(stderr: str) -> str:
 class BranchPusher:
     """Pushes branches of ``repo`` one at a time and emits ``push_complete``/``push_error``."""
 
-    def __init__(self, repo: GitRepo, emit: Emit, *, base_branch: str | None = None) -> None:
+    def __init__(self, repo: GitRepo, emit: Emit, *, base_branch: str | None = None,
+                 redactor: Redactor | None = None) -> None:
         self._repo = repo
+        self._redactor = redactor or Redactor()  # the values no pushed commit may hold
         self._emit = emit
         self._lock = asyncio.Lock()
         self.base_branch = base_branch  # what the session's branch is compared with (None: the remote's default)
@@ -74,6 +82,9 @@ class BranchPusher:
 
     async def _push(self, branch: str, message_id: str | None) -> protocol.PushComplete | protocol.PushError:
         log.info("push.started", branch=branch, message_id=message_id)
+        refused = await self._secret_check(branch, message_id)
+        if refused is not None:
+            return refused
         try:
             head_sha = await self._repo.push(branch)
         except GitError as exc:
@@ -89,3 +100,19 @@ class BranchPusher:
         log.info("push.completed", branch=branch, head_sha=head_sha, base_branch=base, commits_ahead=ahead)
         return protocol.PushComplete(branch=branch, head_sha=head_sha, base_branch=base, commits_ahead=ahead,
                                      message_id=message_id)
+
+    async def _secret_check(self, branch: str, message_id: str | None) -> protocol.PushError | None:
+        if not self._redactor:
+            return None
+        try:
+            finding = find_secret_in_history(await self._repo.unpushed_history(branch), self._redactor)
+        except GitError as exc:
+            log.warning("push.unchecked", branch=branch, error=str(exc))
+            return protocol.PushError(branch=branch, code="push_failed", message_id=message_id,
+                                      message=f"git push failed: {mask_credentials(str(exc))}")
+        if finding is None:
+            return None
+        log.warning("push.secret_in_diff", branch=branch, secret=finding.name, commit=finding.commit,
+                    where=finding.where)
+        return protocol.PushError(branch=branch, code="secret_in_diff", message=push_refusal(branch, finding),
+                                  message_id=message_id)

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 
 import openinspect_protocol as protocol
+from openinspect_protocol import logs
 from openinspect_protocol.logs import EventLog
 
 from sandbox import lifecycle
@@ -35,9 +36,11 @@ from sandbox.config import SupervisorSettings
 from sandbox.git_sync import GitError, GitRepo, mask_credentials
 from sandbox.harness.base import AgentHarness, AgentStartError
 from sandbox.lifecycle import ExitCode, PromptBook, StopAction
+from sandbox.log_shipper import LogShipper
 from sandbox.pull_requests import PullRequestDesk
 from sandbox.pushes import BranchPusher
 from sandbox.scripts import ScriptRunner
+from sandbox.secret_guard import CommitGuard
 
 log = EventLog("sandbox.supervisor")
 
@@ -73,6 +76,8 @@ class Supervisor:
         pusher: BranchPusher | None = None,
         pull_requests: PullRequestDesk | None = None,
         book: PromptBook | None = None,
+        commit_guard: CommitGuard | None = None,
+        log_shipper: LogShipper | None = None,
         agent_poll_interval_seconds: float = AGENT_POLL_INTERVAL_SECONDS,
         flush_timeout_seconds: float = FLUSH_TIMEOUT_SECONDS,
     ) -> None:
@@ -87,6 +92,8 @@ class Supervisor:
         self._pusher = pusher or BranchPusher(repo, bridge.emit)
         self._pull_requests = pull_requests
         self._book = book or PromptBook()
+        self._commit_guard = commit_guard
+        self._log_shipper = log_shipper  # the runtime's own log, shipped to be kept with the session
         self._synced = asyncio.Event()  # pushes wait for the clone
         self._pushes: set[asyncio.Task[object]] = set()
         self._prompt_arrived = asyncio.Event()
@@ -108,6 +115,8 @@ class Supervisor:
         router = asyncio.create_task(self._route_commands(), name="supervisor.commands")
         work = asyncio.create_task(self._work(), name="supervisor.work")
         shutdown = asyncio.create_task(self._shutdown.wait(), name="supervisor.shutdown")
+        shipping = asyncio.create_task(self._log_shipper.run() if self._log_shipper else asyncio.sleep(0),
+                                       name="supervisor.log_shipper")
         code = ExitCode.FATAL
         try:
             await asyncio.wait({bridge_task, work, shutdown}, return_when=asyncio.FIRST_COMPLETED)
@@ -119,9 +128,9 @@ class Supervisor:
                 log.info("supervisor.shutdown", reason=self._shutdown_reason)
                 code = ExitCode.OK
         finally:
-            for task in (work, router, shutdown):
+            for task in (work, router, shutdown, shipping):
                 task.cancel()
-            await asyncio.gather(work, router, shutdown, return_exceptions=True)
+            await asyncio.gather(work, router, shutdown, shipping, return_exceptions=True)
             await self._teardown(bridge_task)
         log.info("supervisor.exit", exit_code=int(code))
         return code
@@ -161,6 +170,8 @@ class Supervisor:
             if not bridge_task.cancelled():
                 bridge_task.exception()  # already reported; retrieved so asyncio does not warn
             return
+        if self._log_shipper is not None:
+            self._log_shipper.ship_all()  # the lines up to here go with the last flush
         flushed = await self._bridge.flush(self._flush_seconds)
         log.info("supervisor.flushed", complete=flushed, unacked=len(self._bridge.outbox))
         await self._bridge.close()
@@ -191,7 +202,7 @@ class Supervisor:
                     log.info("supervisor.prompt_duplicate", message_id=command.message_id)
                 else:
                     log.info("supervisor.prompt_queued", message_id=command.message_id,
-                             queued=len(self._book.queued))
+                             request_id=command.request_id, queued=len(self._book.queued))
                     self._prompt_arrived.set()
             case protocol.Stop():
                 await self._stop(command)
@@ -322,6 +333,11 @@ class Supervisor:
                         await self._prompt_arrived.wait()
 
     async def _run_prompt(self, prompt: protocol.Prompt) -> None:
+        # Every line of this turn (the harness's and git's too) carries the prompt's ids.
+        with logs.bind(message_id=prompt.message_id, request_id=prompt.request_id):
+            await self._run_turn(prompt)
+
+    async def _run_turn(self, prompt: protocol.Prompt) -> None:
         message_id = prompt.message_id
         log.info("supervisor.prompt_started", message_id=message_id)
         self._stop_before_turn = False
@@ -331,6 +347,7 @@ class Supervisor:
             log.warning("supervisor.attribution_failed", message_id=message_id, error=str(exc))
             self._emit(protocol.WarningEvent(code="attribution_failed", message_id=message_id,
                                         message=f"commits may not name the prompt's author: {exc}"))
+        await self._guard_commits(message_id)
         tips: tuple[str, ...] | None
         try:
             tips = await self._repo.ref_tips()
@@ -340,10 +357,24 @@ class Supervisor:
         completion = await self._turn(prompt)
         if tips is not None:
             await self._report_commits(message_id, tips)
+        if self._commit_guard is not None:
+            for warning in self._commit_guard.refusals(message_id):
+                self._emit(warning)
         self._book.finish()
         self._emit(completion.model_copy(update={"message_id": message_id}))
         log.info("supervisor.prompt_finished", message_id=message_id, success=completion.success,
                  stopped=completion.stopped)
+
+    async def _guard_commits(self, message_id: str) -> None:
+        """(Re)install the pre-commit hook before each turn (a script may have moved core.hooksPath)."""
+        if self._commit_guard is None:
+            return
+        try:
+            await self._commit_guard.install()
+        except (GitError, OSError) as exc:
+            log.warning("supervisor.commit_guard_failed", message_id=message_id, error=str(exc))
+            self._emit(protocol.WarningEvent(code="commit_guard_failed", message_id=message_id,
+                                             message=f"commits are not checked for secrets in this turn: {exc}"))
 
     async def _turn(self, prompt: protocol.Prompt) -> protocol.ExecutionComplete:
         if self._stop_before_turn:

@@ -31,6 +31,9 @@ class SandboxSpec:
     # The bridge token, delivered out of band: the backend puts it in the file the spec's
     # OPENINSPECT_SANDBOX_TOKEN_FILE names (the runtime reads and removes it), never in an environment.
     token: str = field(default="", repr=False)
+    # The session's repository secrets, delivered like the token: a JSON file the spec's
+    # OPENINSPECT_SECRETS_FILE names (on Kubernetes, a key of the sandbox's own Secret); empty: none.
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)

@@ -16,15 +16,21 @@ container mounts that emptyDir, never the Secret, and takes the launch spec's
 variables key by key (``secretKeyRef``), never ``envFrom``: ``envFrom`` would
 turn every key, the token's too, into a variable (Kubernetes accepts
 ``sandbox-token`` as a variable name).
+
+The session's repository secrets travel the same way: a second key of the same
+Secret (:data:`SECRETS_KEY`, a JSON object), copied by the same init container
+beside the token, read and removed by the runtime, which hands them to the
+repository's scripts and the agent only.
 """
 
 from __future__ import annotations
 
+import json
 import posixpath
 from dataclasses import dataclass
 from typing import Any
 
-from openinspect_protocol.launch import IMAGE_TOKEN_FILE, WORKSPACE_ENV, env_name
+from openinspect_protocol.launch import IMAGE_SECRETS_FILE, IMAGE_TOKEN_FILE, WORKSPACE_ENV, env_name
 
 from backend_jobs.sandboxes.base import SandboxSpec
 
@@ -38,6 +44,8 @@ WORKSPACE = "/workspace"
 TOKEN_KEY = "sandbox-token"  # the Secret's key holding the bridge token (never a variable)
 TOKEN_FILE = IMAGE_TOKEN_FILE  # where the runtime finds it: /run/openinspect/sandbox-token
 TOKEN_DIR = posixpath.dirname(TOKEN_FILE)
+SECRETS_KEY = "sandbox-secrets"  # the Secret's key holding the session's secrets (never a variable)
+SECRETS_FILE = IMAGE_SECRETS_FILE  # beside the token: /run/openinspect/secrets.json
 TOKEN_SECRET_DIR = "/run/openinspect-secret"  # the Secret's token key, in the init container only
 TOKEN_FILE_ENV = env_name("sandbox_token_file")
 SANDBOX_UID = 10001  # the image's unprivileged user (sandbox/Dockerfile)
@@ -96,8 +104,14 @@ def secret(spec: SandboxSpec, pod: PodSettings) -> dict[str, Any]:
         "kind": "Secret",
         "metadata": {"name": object_name(spec.sandbox_id), "namespace": pod.namespace, "labels": labels(spec)},
         "type": "Opaque",
-        "stringData": {**spec.env, TOKEN_KEY: spec.token},
+        "stringData": {**spec.env, TOKEN_KEY: spec.token, **_secrets_data(spec)},
     }
+
+
+def _secrets_data(spec: SandboxSpec) -> dict[str, str]:
+    if SECRETS_KEY in spec.env:
+        raise ValueError("the secrets must not be a launch variable: they go to the init container only")
+    return {SECRETS_KEY: json.dumps(dict(spec.secrets))} if spec.secrets else {}
 
 
 def owned_by(job: dict[str, Any]) -> dict[str, Any]:
@@ -119,14 +133,20 @@ def _hardened() -> dict[str, Any]:
     }
 
 
-def _token_init_container(pod: PodSettings) -> dict[str, Any]:
-    """Copies the token from the Secret into the in-memory volume, readable by the sandbox's user alone."""
+def _token_init_container(spec: SandboxSpec, pod: PodSettings) -> dict[str, Any]:
+    """Copies the token (and the secrets) from the Secret into the in-memory volume, readable by the
+    sandbox's user alone."""
+    command = ["install", "-m", "0600", f"{TOKEN_SECRET_DIR}/{TOKEN_KEY}", TOKEN_FILE]
+    if spec.secrets:
+        # Several files: into the directory, each under its item's path (the token's and the secrets' names).
+        command = ["install", "-m", "0600", "-t", TOKEN_DIR, f"{TOKEN_SECRET_DIR}/{TOKEN_KEY}",
+                   f"{TOKEN_SECRET_DIR}/{posixpath.basename(SECRETS_FILE)}"]
     return {
         "name": INIT_CONTAINER,
         "image": pod.image,
         "imagePullPolicy": pod.image_pull_policy,
         # coreutils' install: copy and set the mode in one step (the image is Debian; no shell needed).
-        "command": ["install", "-m", "0600", f"{TOKEN_SECRET_DIR}/{TOKEN_KEY}", TOKEN_FILE],
+        "command": command,
         "securityContext": _hardened(),
         # It copies a few bytes; requests and limits both, or the sandbox quota refuses the Pod.
         "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "32Mi"}},
@@ -143,6 +163,14 @@ def _launch_env(spec: SandboxSpec, name: str) -> list[dict[str, Any]]:
     return [*from_secret, *({"name": key, "value": value} for key, value in layout.items())]
 
 
+def _secret_items(spec: SandboxSpec) -> list[dict[str, str]]:
+    """The Secret's keys the init container sees, as files named like their copies (``install -t``)."""
+    items = [{"key": TOKEN_KEY, "path": posixpath.basename(TOKEN_FILE)}]
+    if spec.secrets:
+        items.append({"key": SECRETS_KEY, "path": posixpath.basename(SECRETS_FILE)})
+    return items
+
+
 def job(spec: SandboxSpec, pod: PodSettings) -> dict[str, Any]:
     name = object_name(spec.sandbox_id)
     pod_spec: dict[str, Any] = {
@@ -157,7 +185,7 @@ def job(spec: SandboxSpec, pod: PodSettings) -> dict[str, Any]:
             "fsGroup": SANDBOX_UID,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "initContainers": [_token_init_container(pod)],
+        "initContainers": [_token_init_container(spec, pod)],
         "containers": [{
             "name": CONTAINER,
             "image": pod.image,
@@ -178,7 +206,7 @@ def job(spec: SandboxSpec, pod: PodSettings) -> dict[str, Any]:
             {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
             # In memory: the token never touches the node's disk, and goes when the Pod goes.
             {"name": "token", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
-            {"name": "token-secret", "secret": {"secretName": name, "items": [{"key": TOKEN_KEY, "path": TOKEN_KEY}],
+            {"name": "token-secret", "secret": {"secretName": name, "items": _secret_items(spec),
                                                 "defaultMode": 0o400}},
         ],
     }

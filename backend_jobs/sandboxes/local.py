@@ -14,7 +14,8 @@ not started at all (:class:`SpawnError` says what to install).
 The bridge token is written to a 0600 file in a 0700 directory of its own,
 ``<data dir>/sandbox-runtime/<sandbox id>/``, which the sandbox sees as
 ``/run/openinspect``; the runtime reads and removes it before it starts
-anything, and the directory goes when the sandbox ends.
+anything, and the directory goes when the sandbox ends. The session's secrets wait
+beside it (``secrets.json``, 0600) and are taken the same way.
 
 Stopping is SIGTERM to the runtime (it shuts its agent down cleanly), then,
 after a grace period, SIGKILL to the namespace's first process: the kernel then
@@ -54,6 +55,7 @@ LOG_TAIL_BYTES = 2000
 # The runtime's environment names its sandbox (a launch setting): how tests find runtimes from outside.
 MARKER = env_name("sandbox_id")
 TOKEN_FILE_ENV = env_name("sandbox_token_file")
+SECRETS_FILE_ENV = env_name("secrets_file")
 # What a sandbox inherits from the control plane's environment: enough to run
 # programs, nothing that could hold a secret.
 INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS")
@@ -135,7 +137,7 @@ class LocalSandboxBackend(SandboxBackend):
         try:
             for path in (workspace, workspace / "home", workspace / "tmp", self.runtime_dir):
                 path.mkdir(mode=0o700, parents=True, exist_ok=True)
-            _write_token(token_dir, spec.token)
+            _write_token(token_dir, spec.token, spec.secrets)
             layout = await asyncio.to_thread(isolation.read_host_layout)
             running = await self._start(bwrap, layout, self._view(spec, workspace, token_dir),
                                         self._environment(spec), log_path)
@@ -171,6 +173,7 @@ class LocalSandboxBackend(SandboxBackend):
             **spec.env,
             WORKSPACE_ENV: str(inside),  # this backend's layout
             TOKEN_FILE_ENV: str(isolation.TOKEN_FILE),
+            SECRETS_FILE_ENV: str(isolation.SECRETS_FILE),
         }
 
     async def _start(self, bwrap: str, layout: isolation.HostLayout, view: isolation.SandboxView,
@@ -269,13 +272,18 @@ class LocalSandboxBackend(SandboxBackend):
         self._deadlines.clear()
 
 
-def _write_token(directory: Path, token: str) -> None:
-    """The token file: 0600 in a new 0700 directory (an existing one is not trusted: it is replaced)."""
+def _write_token(directory: Path, token: str, secrets: Mapping[str, str]) -> None:
+    """The token file (and the secrets' file, if there are any): 0600 in a new 0700 directory (an
+    existing one is not trusted: it is replaced)."""
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(mode=0o700)
-    fd = os.open(directory / isolation.TOKEN_FILE.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(token)
+    files = {isolation.TOKEN_FILE.name: token}
+    if secrets:
+        files[isolation.SECRETS_FILE.name] = json.dumps(dict(secrets))
+    for name, content in files.items():
+        fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(content)
 
 
 def _write_and_close(fd: int, data: bytes) -> None:

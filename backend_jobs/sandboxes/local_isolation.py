@@ -21,7 +21,8 @@ mount, PID, IPC and UTS namespaces:
   (``<data dir>/sandbox-runtime/<sandbox id>/``), bound at ``/run/openinspect``:
   the runtime reads and removes it before it starts anything, and it was never in
   an environment, on a command line, or in the memory of a process the sandbox can
-  read (bwrap only binds the directory; it never reads the file).
+  read (bwrap only binds the directory; it never reads the file). The session's
+  secrets (``secrets.json``) wait beside it and are taken the same way.
 - **The environment and every other argument** reach bwrap through a pipe
   (``--args``), so neither the launch settings nor any path shows on a command
   line other users of the machine can read.
@@ -42,13 +43,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from openinspect_protocol.launch import IMAGE_TOKEN_FILE, IMAGE_WORKSPACE
+from openinspect_protocol.launch import IMAGE_SECRETS_FILE, IMAGE_TOKEN_FILE, IMAGE_WORKSPACE
 
 SANDBOX_UID = 10001  # the sandbox image's user too (sandbox/Dockerfile), so both layouts agree
 SANDBOX_GID = 10001
 SANDBOX_HOSTNAME = "openinspect-sandbox"
 WORKSPACE = Path(IMAGE_WORKSPACE)  # where the session's workspace appears inside: the image's layout
 TOKEN_FILE = Path(IMAGE_TOKEN_FILE)
+SECRETS_FILE = Path(IMAGE_SECRETS_FILE)  # beside the token, taken by the runtime the same way
 SYSTEM_DIRS = (Path("/usr"), Path("/etc"))
 # Top-level entries that are links into /usr on a merged-/usr system (Debian 12) or directories on older ones.
 SYSTEM_TOP_LEVEL = tuple(Path(p) for p in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"))

@@ -7,7 +7,8 @@ returns at once; whoever reads the files runs the runtime with them —
 ``python -m sandbox.entrypoint`` in a debugger, or a benchmark's synthetic
 bridge — and it connects to the bridge server like any sandbox. The environment
 names the token file (``OPENINSPECT_SANDBOX_TOKEN_FILE``), which the runtime
-reads and removes: one token file, one start. ``OPENINSPECT_WORKSPACE`` is added
+reads and removes: one token file, one start (the session's secrets, if any, likewise:
+``<sandbox id>.secrets.json``, named by ``OPENINSPECT_SECRETS_FILE``). ``OPENINSPECT_WORKSPACE`` is added
 (the session's directory under ``<data dir>/workspaces/``, as the local backend
 uses), so the file is a complete environment for the runtime. Such a runtime is
 not isolated: it runs as whoever starts it, with what they can see.
@@ -39,6 +40,8 @@ log = EventLog(__name__)
 ENV_FILE_SUFFIX = ".json"
 TOKEN_FILE_SUFFIX = ".token"
 TOKEN_FILE_ENV = env_name("sandbox_token_file")
+SECRETS_FILE_SUFFIX = ".secrets.json"
+SECRETS_FILE_ENV = env_name("secrets_file")
 
 
 class ManualSandboxBackend(SandboxBackend):
@@ -60,24 +63,32 @@ class ManualSandboxBackend(SandboxBackend):
     def token_file(self, sandbox_id: str) -> Path:
         return self.env_dir / f"{sandbox_id}{TOKEN_FILE_SUFFIX}"
 
+    def secrets_file(self, sandbox_id: str) -> Path:
+        return self.env_dir / f"{sandbox_id}{SECRETS_FILE_SUFFIX}"
+
     async def spawn(self, spec: SandboxSpec) -> str:
         token_path = self.token_file(spec.sandbox_id)
+        secrets_path = self.secrets_file(spec.sandbox_id)
         env = {**spec.env, WORKSPACE_ENV: str(self.workspaces_dir / spec.session_id),
-               TOKEN_FILE_ENV: str(token_path)}
+               TOKEN_FILE_ENV: str(token_path), SECRETS_FILE_ENV: str(secrets_path)}
         path = self.env_file(spec.sandbox_id)
         try:
             self.env_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             _write_private(token_path, spec.token)  # first: the environment file is what says "start me"
+            if spec.secrets:
+                _write_private(secrets_path, json.dumps(dict(spec.secrets)))
             _write_private(path, json.dumps(env, indent=2, sort_keys=True))
         except OSError as exc:
             with contextlib.suppress(OSError):
-                token_path.unlink()
+                token_path.unlink(missing_ok=True)
+                secrets_path.unlink(missing_ok=True)
             raise SpawnError(f"could not write the manual sandbox's environment: {exc}") from exc
         log.info("sandbox.manual.waiting", sandbox_id=spec.sandbox_id, env_file=str(path))
         return spec.sandbox_id
 
     async def stop(self, external_id: str) -> None:
         self.token_file(external_id).unlink(missing_ok=True)  # the runtime may have taken it already
+        self.secrets_file(external_id).unlink(missing_ok=True)
         try:
             self.env_file(external_id).unlink()
         except FileNotFoundError:

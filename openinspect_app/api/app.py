@@ -13,13 +13,22 @@ from fastapi.responses import JSONResponse
 from openinspect_protocol.logs import EventLog
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from openinspect_app.api import auth_routes, github_routes, presence, pull_routes, routes
+from openinspect_app.api import (
+    auth_routes,
+    github_routes,
+    metrics_routes,
+    presence,
+    pull_routes,
+    routes,
+    secret_routes,
+)
 from openinspect_app.api.errors import ApiRefusal
 from openinspect_app.http.authn import Authenticate
 from openinspect_app.http.bodies import BodyLimit
 from openinspect_app.http.cors import Cors
 from openinspect_app.http.hosts import TrustedHosts
 from openinspect_app.http.policy import Attached
+from openinspect_app.http.request_ids import RequestIds
 from openinspect_app.http.responses import error_body
 from openinspect_core.context import AppContext
 from openinspect_core.services.errors import ServiceError
@@ -49,18 +58,22 @@ def build_api() -> FastAPI:
     api.include_router(auth_routes.router, prefix=API_PREFIX)
     api.include_router(pull_routes.router, prefix=API_PREFIX)
     api.include_router(github_routes.router, prefix=API_PREFIX)
+    api.include_router(secret_routes.router, prefix=API_PREFIX)
+    api.include_router(metrics_routes.router)  # /metrics, where Prometheus looks; checks its own credentials
     api.add_route(presence.PATH, presence.report_presence, methods=["POST"])
 
     def current() -> Attached | None:
         attached: Attached | None = api.state.attached
         return attached
 
-    # Added innermost first: TrustedHosts(Cors(BodyLimit(Authenticate(app)))).
+    # Added innermost first: RequestIds(CountErrors(TrustedHosts(Cors(BodyLimit(Authenticate(app)))))).
     api.add_middleware(Authenticate, current=current, protected_prefixes=PROTECTED_PREFIXES,
                        public_paths=PUBLIC_PATHS)
     api.add_middleware(BodyLimit, current=current)
     api.add_middleware(Cors, current=current)
     api.add_middleware(TrustedHosts, current=current)
+    api.add_middleware(metrics_routes.CountErrors, current=current)  # sees every refusal, the boundary's too
+    api.add_middleware(RequestIds)  # outermost: every response, refusals too, carries X-Request-Id
 
     @api.exception_handler(ServiceError)
     async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
@@ -86,6 +99,8 @@ def build_api() -> FastAPI:
     @api.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         log.error("api.internal_error", path=request.url.path[:200], error=repr(exc)[:500])
+        if api.state.attached is not None:  # answered outside the middlewares (Starlette's error middleware)
+            api.state.attached.context.metrics.error("api", "internal")
         return JSONResponse(error_body("internal", "something went wrong on our side; it was logged"),
                             status_code=500)
 

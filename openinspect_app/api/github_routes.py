@@ -29,6 +29,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
+from openinspect_protocol import logs
 from openinspect_protocol.logs import EventLog
 from starlette.requests import cookie_parser
 
@@ -201,7 +202,9 @@ async def github_webhook(request: Request, system: System) -> JSONResponse:
         raise ApiRefusal(400, "invalid_request", "the body is not JSON") from None
     if not isinstance(payload, dict):
         raise ApiRefusal(400, "invalid_request", "the body is not a JSON object")
-    handled = await webhooks.handle(system.context, delivery_id=delivery, event=event, payload=payload)
+    # Every line about this delivery names it (GitHub's delivery ids are UUIDs; anything else is not bound).
+    with logs.bind(delivery_id=delivery if logs.VALID_ID.match(delivery) else None):
+        handled = await webhooks.handle(system.context, delivery_id=delivery, event=event, payload=payload)
     return JSONResponse({"outcome": handled.outcome})
 
 

@@ -20,12 +20,14 @@ from openinspect_app.api.schemas import (
     EventsPage,
     MessageOut,
     PromptIn,
+    SandboxLogLineOut,
+    SandboxLogOut,
     SessionOut,
 )
 from openinspect_app.http.authn import still_valid
 from openinspect_core.context import AppContext
 from openinspect_core.models import Event, Session, User
-from openinspect_core.services import prompts, sessions, timeline
+from openinspect_core.services import prompts, sandbox_logs, sessions, timeline
 
 router = APIRouter(responses=error_responses(*COMMON_ERRORS))
 
@@ -124,6 +126,17 @@ async def list_events(session_id: SessionId, system: System, _: Me, after: int =
     page = [out for out, _ in within_bytes(events, system.policy.max_page_bytes)]
     next_after = page[-1].sequence if page else after
     return EventsPage(events=page, next_after=next_after, has_more=next_after < session.last_event_seq)
+
+
+@router.get("/sessions/{session_id}/sandbox-log", responses=NOT_FOUND)
+async def sandbox_log(session_id: SessionId, system: System, _: Me,
+                      tail: int = Query(200, ge=1, le=sandbox_logs.MAX_TAIL)) -> SandboxLogOut:
+    """The newest ``tail`` lines of the session's sandbox runtime log (every sandbox it had, the ended ones
+    too), oldest first: who may read the session's events may read these."""
+    async with system.context.db.session() as db:
+        await sessions.get(db, session_id)
+        rows = await sandbox_logs.tail(db, session_id, tail)
+    return SandboxLogOut(lines=[SandboxLogLineOut.of(row) for row in rows])
 
 
 @router.get("/sessions/{session_id}/events/stream", responses={

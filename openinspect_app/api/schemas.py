@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from openinspect_core.models import ApiToken, Event, Message, User
+from openinspect_core.models import ApiToken, Event, Message, SandboxLogLine, User
 from openinspect_core.services.sessions import SessionSummary
 
 # A database id: the API's own are 32 hex characters; anything else is "not found", and characters no
@@ -119,6 +119,7 @@ class NewApiTokenOut(ApiTokenOut):
 
 
 class RepoOut(BaseModel):
+    id: str = Field(description="the repository's id here (its secrets: /api/repos/{id}/secrets)")
     url: str
     name: str
     full_name: str | None = Field(default=None, description="owner/name for a GitHub repository")
@@ -144,7 +145,8 @@ class SessionOut(BaseModel):
     def of(cls, summary: SessionSummary) -> SessionOut:
         s, repo = summary.session, summary.repo
         return cls(
-            id=s.id, title=s.title, repo=RepoOut(url=repo.url, name=repo.name, full_name=repo.full_name),
+            id=s.id, title=s.title,
+            repo=RepoOut(id=repo.id, url=repo.url, name=repo.name, full_name=repo.full_name),
             branch=s.branch, work_branch=s.work_branch, pushed_sha=s.pushed_sha, model=s.model,
             status=s.status, status_reason=s.status_reason, archived=s.archived_at is not None,
             pending_prompts=summary.pending_prompts, last_event_sequence=s.last_event_seq,
@@ -183,6 +185,8 @@ class MessageOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    request_id: str | None = Field(default=None, description="X-Request-Id of the request that queued it: "
+                                   "the logs of every process name it")
 
     @classmethod
     def of(cls, message: Message, author: User) -> MessageOut:
@@ -191,6 +195,7 @@ class MessageOut(BaseModel):
             author=AuthorOut(name=author.name, email=author.email), source=message.source,
             status=message.status, error=message.error, client_request_id=message.client_request_id,
             created_at=message.created_at, started_at=message.started_at, finished_at=message.finished_at,
+            request_id=message.request_id,
         )
 
 
@@ -211,3 +216,18 @@ class EventsPage(BaseModel):
     events: list[EventOut]
     next_after: int = Field(description="pass as ?after= to get the events that follow")
     has_more: bool
+
+
+class SandboxLogLineOut(BaseModel):
+    ts: datetime
+    sandbox_id: str
+    level: str
+    line: str = Field(description="the runtime's JSON log line: event, ids (session_id, message_id, ...), fields")
+
+    @classmethod
+    def of(cls, row: SandboxLogLine) -> SandboxLogLineOut:
+        return cls(ts=row.ts, sandbox_id=row.sandbox_id, level=row.level, line=row.line)
+
+
+class SandboxLogOut(BaseModel):
+    lines: list[SandboxLogLineOut] = Field(description="the newest lines, oldest first")

@@ -63,6 +63,8 @@ def pushed_text(event: p.PushComplete) -> str:
 
 
 def push_error_text(event: p.PushError) -> str:
+    if event.code == "secret_in_diff":  # the sandbox refused on purpose: say so first
+        return f"Push refused, a commit contains a secret: {event.message}"
     return f"Could not push {event.branch}: {event.message}"
 
 

@@ -7,6 +7,7 @@ from openinspect_protocol.status import STARTUP_STAGES, MessageStatus, SessionSt
 
 from openinspect_app.components.layout import page
 from openinspect_app.components.pull_request import create_button, create_dialog, header_pull_request
+from openinspect_app.components.sandbox_log import sandbox_log_panel
 from openinspect_app.components.status import SESSION_COLORS, status_badge
 from openinspect_app.components.timeline import avatar, entry_view
 from openinspect_app.live.projector import SLOT_VARS
@@ -321,6 +322,7 @@ def session_page() -> rx.Component:
                     width="100%",
                     align="start",
                 ),
+                sandbox_log_panel(),
                 rx.box(
                     prompt_box(),
                     position="sticky",

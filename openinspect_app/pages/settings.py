@@ -1,10 +1,12 @@
-"""Settings: the person's personal API tokens (for scripts and the CLI)."""
+"""Settings: the person's personal API tokens (for scripts and the CLI), and the sandboxes' secrets."""
 
 from __future__ import annotations
 
 import reflex as rx
 
 from openinspect_app.components.layout import page
+from openinspect_app.components.listing import listing_table
+from openinspect_app.components.secrets import secrets_section
 from openinspect_app.state.settings import SettingsState, TokenRow
 
 
@@ -64,20 +66,8 @@ def token_row(token: rx.Var[TokenRow]) -> rx.Component:
 
 
 def tokens_table() -> rx.Component:
-    return rx.cond(
-        SettingsState.tokens.length() > 0,
-        rx.table.root(
-            rx.table.header(rx.table.row(
-                rx.table.column_header_cell("Name"), rx.table.column_header_cell("Token"),
-                rx.table.column_header_cell("Created"), rx.table.column_header_cell("Last used"),
-                rx.table.column_header_cell(""),
-            )),
-            rx.table.body(rx.foreach(SettingsState.tokens, token_row)),
-            width="100%",
-            id="tokens",
-        ),
-        rx.text("You have no API tokens.", size="2", color_scheme="gray", id="no-tokens"),
-    )
+    return listing_table(SettingsState.tokens, token_row, ("Name", "Token", "Created", "Last used", ""),
+                         table_id="tokens", empty_text="You have no API tokens.", empty_id="no-tokens")
 
 
 def settings_page() -> rx.Component:
@@ -96,6 +86,7 @@ def settings_page() -> rx.Component:
                     rx.callout(SettingsState.form_error, icon="triangle-alert", color_scheme="red", size="1",
                                width="100%", id="token-error")),
             tokens_table(),
+            secrets_section(),
             spacing="3",
             width="100%",
         ),

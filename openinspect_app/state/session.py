@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any
 
 import reflex as rx
+from openinspect_protocol import logs
 from openinspect_protocol.status import STARTUP_STAGES, SessionStatus
 
 from openinspect_app import running
@@ -141,11 +142,13 @@ class SessionPage(AuthState):
         r = running.get()
         session_id = self._session_id()
         try:
-            async with r.context.work() as work:
-                await prompts.enqueue(work.db, session_id=session_id, author=await user_row(work.db, viewer),
-                                      content=content, client_request_id=uuid.uuid4().hex, limits=r.context.limits,
-                                      source="web")
-                work.changed(session_id)
+            # A Reflex event is no HTTP request: it gets a request id of its own, for the logs to follow.
+            with logs.bind(request_id=logs.new_request_id(), session_id=session_id):
+                async with r.context.work() as work:
+                    await prompts.enqueue(work.db, session_id=session_id, author=await user_row(work.db, viewer),
+                                          content=content, client_request_id=uuid.uuid4().hex,
+                                          limits=r.context.limits, source="web")
+                    work.changed(session_id)
         except ServiceError as error:
             self.notice = error.message
             return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from openinspect_protocol import logs
 from openinspect_protocol.status import UNFINISHED_MESSAGE_STATUSES, MessageStatus
 from openinspect_protocol.timeline import (
     PromptAuthor,
@@ -25,6 +26,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from openinspect_core.models import Message, User, utcnow
 from openinspect_core.services import sessions, timeline, transitions
 from openinspect_core.services.errors import Conflict, InvalidInput, LimitReached, NotFound, TooLarge
+
+log = logs.EventLog(__name__)
 
 MAX_CLIENT_REQUEST_ID_CHARS = 200  # the columns' lengths: a longer value is refused here, never by the database
 MAX_MODEL_CHARS = 200
@@ -95,6 +98,9 @@ async def enqueue(
         source=source,
         client_request_id=client_request_id,
         model=model,
+        # The request being served (bound by the HTTP middleware or the Reflex gate): the worker's
+        # dispatch and the sandbox's turn log it, so the prompt can be followed by it.
+        request_id=logs.bound().get("request_id"),
     )
     try:
         async with db.begin_nested():
@@ -105,6 +111,7 @@ async def enqueue(
         return Enqueued(existing, created=False)
     await timeline.append(db, session.id, PromptQueued(message_id=message.id, author=author_payload(author),
                                                        content=content, source=source, position=pending + 1))
+    log.info("prompts.queued", session_id=session.id, message_id=message.id, source=source, position=pending + 1)
     return Enqueued(message, created=True)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from openinspect_protocol.commands import Command
-from openinspect_protocol.events import Heartbeat
+from openinspect_protocol.events import Heartbeat, SandboxLog
 from openinspect_protocol.timeline import CONTROL_EVENT_MODELS, SANDBOX_EVENT_MODELS
 
 _ENVELOPE = frozenset({"type", "seq", "ts", "message_id"})
@@ -21,7 +21,8 @@ _ENVELOPE = frozenset({"type", "seq", "ts", "message_id"})
 def _type_name(annotation: Any) -> str:
     text = str(annotation) if not isinstance(annotation, type) else annotation.__name__
     text = text.replace("typing.", "").replace("NoneType", "None")
-    for module in ("openinspect_protocol.status.", "openinspect_protocol.base.", "openinspect_protocol.timeline."):
+    for module in ("openinspect_protocol.status.", "openinspect_protocol.base.", "openinspect_protocol.timeline.",
+                   "openinspect_protocol.events."):
         text = text.replace(module, "")
     return text.replace("|", "\\|")  # inside a Markdown table cell
 
@@ -56,8 +57,9 @@ def render() -> str:
         "",
     ]
     lines += _section("Sandbox events", "Sent by a sandbox's bridge and stored as they come "
-                      "(`heartbeat` too is sent, but kept only as the sandbox's liveness).",
-                      (*SANDBOX_EVENT_MODELS, Heartbeat))
+                      "(`heartbeat` too is sent, but kept only as the sandbox's liveness; `sandbox_log` is "
+                      "kept with the session as its sandbox log, not on the timeline).",
+                      (*SANDBOX_EVENT_MODELS, Heartbeat, SandboxLog))
     lines += _section("Control-plane events", "Added to a session's timeline by the control plane itself.",
                       CONTROL_EVENT_MODELS)
     lines += _section("Commands", "Sent by the control plane to a sandbox's bridge (never stored).", commands)

@@ -20,6 +20,8 @@ class Prompt(Message):
     content: str
     author: Author
     model: str | None = Field(default=None, max_length=MAX_MODEL_CHARS)
+    request_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
+                                   description="the HTTP request that queued it (for following it in logs)")
 
 
 class Stop(Message):

@@ -246,14 +246,38 @@ class PullRequestRequested(_Event):
     draft: bool = False
 
 
+MAX_LOG_LINE_CHARS = 4000  # sandbox_log_line.line
+MAX_LOG_LINES_PER_BATCH = 200
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+
+class SandboxLogLine(Message):
+    """One line of the sandbox runtime's own log, as its formatter wrote it (JSON, already scrubbed)."""
+
+    ts: AwareDatetime
+    level: LogLevel
+    line: ColumnText = Field(min_length=1, max_length=MAX_LOG_LINE_CHARS)
+
+
+class SandboxLog(_Event):
+    """A batch of the sandbox runtime's own log lines (never the agent's output), kept with the session:
+    ``GET /api/sessions/{id}/sandbox-log``, not the timeline."""
+
+    type: Literal["sandbox_log"] = "sandbox_log"
+    lines: list[SandboxLogLine] = Field(min_length=1, max_length=MAX_LOG_LINES_PER_BATCH,
+                                        description="oldest first; each has `ts`, `level` and `line` (its JSON)")
+    dropped: int = Field(default=0, ge=0, le=MAX_SEQ, strict=True,
+                         description="lines the sandbox left out before these (its buffer or outbox was full)")
+
+
 StoredSandboxEvent = (
     Ready | StageChanged | GitSync | ScriptOutput | ScriptFinished | TokenDelta | ToolCall | ToolResult
     | StepStart | StepFinish | ErrorEvent | ExecutionComplete | Artifact | WarningEvent | SessionTitle
     | PushComplete | PushError | PullRequestRequested
 )
-"""The sandbox events the timeline keeps (all but :class:`Heartbeat`)."""
+"""The sandbox events the timeline keeps (all but :class:`Heartbeat` and :class:`SandboxLog`)."""
 
-SandboxEvent = Annotated[Heartbeat | StoredSandboxEvent, Field(discriminator="type")]
+SandboxEvent = Annotated[Heartbeat | SandboxLog | StoredSandboxEvent, Field(discriminator="type")]
 _adapter: TypeAdapter[SandboxEvent] = TypeAdapter(SandboxEvent)
 
 

@@ -22,6 +22,9 @@ IMAGE_WORKSPACE = "/workspace"  # the sandbox image's layout; the local backends
 # Where the bridge token waits for the runtime, which reads it and removes it before it starts anything:
 # the token is never in an environment a process of the sandbox could read (/proc/<pid>/environ).
 IMAGE_TOKEN_FILE = "/run/openinspect/sandbox-token"
+# The session's repository secrets ({"NAME": "value"} JSON), beside the token and taken the same way: the
+# runtime hands them to setup.sh, start.sh and the agent only, never to its own environment.
+IMAGE_SECRETS_FILE = "/run/openinspect/secrets.json"
 MAX_SCRIPT_OUTPUT_BYTES = 1024 * 1024  # what a script may print before the rest is dropped (with a note)
 MAX_OUTBOX_EVENTS = 20_000  # unacknowledged events a sandbox keeps before it stops accepting new ones
 
@@ -49,6 +52,9 @@ class LaunchSpec(Message):
     sandbox_id: str = Field(min_length=1, description="This sandbox's id (for logs).")
     sandbox_token_file: str = Field(default=IMAGE_TOKEN_FILE, min_length=1,
                                     description="File holding the bridge's bearer token; read, then removed.")
+    secrets_file: str = Field(default=IMAGE_SECRETS_FILE, min_length=1,
+                              description="File holding the session's secrets as a JSON object; read, then "
+                                          "removed (missing: none).")
     control_plane_url: str = Field(description="Bridge server, ws:// or wss://, e.g. ws://127.0.0.1:8765.")
     repo_url: str = Field(min_length=1, description="Repository to clone: local path, file://, http(s)://.")
     branch: str = Field(default="", description="Branch to check out; empty: the remote's default.")

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import secrets
 import time
@@ -38,6 +37,7 @@ from typing import Any, ClassVar
 
 import httpx
 import openinspect_protocol as protocol
+from openinspect_protocol.logs import EventLog
 
 from sandbox.harness.base import AgentConfig, AgentHarness, AgentStartError, Emit
 from sandbox.harness.opencode_config import (
@@ -51,7 +51,7 @@ from sandbox.harness.opencode_config import (
 from sandbox.harness.opencode_events import TurnTranslator, is_real_title, sse_events
 from sandbox.harness.opencode_process import AgentProcess
 
-log = logging.getLogger(__name__)
+log = EventLog("sandbox.harness.opencode")
 
 # Why 60: a cold start on a fresh data dir takes ~2 s here, but a loaded 2-core
 # machine running several sandboxes can be far slower; past a minute it is broken.
@@ -138,7 +138,7 @@ class OpenCodeHarness(AgentHarness):
         password = secrets.token_urlsafe(32)
         # Port 0: OpenCode binds 4096 if free, else any free port, and prints the URL it got.
         argv = [self.config.binary, "serve", "--port", "0", "--hostname", "127.0.0.1"]
-        log.info("opencode.starting workdir=%s log=%s", self._workdir, self.log_path)
+        log.info("opencode.starting", workdir=str(self._workdir), log=str(self.log_path))
         try:
             prepare_state_dir(self._state_dir)
             credentials = write_credentials(self._state_dir, self.config)  # the model credential: a file, not env
@@ -169,8 +169,8 @@ class OpenCodeHarness(AgentHarness):
                 raise
             raise AgentStartError(f"opencode started but did not answer: {exc!r}") from exc
         self._watch_task = asyncio.create_task(self._watch(self._process))
-        log.info("opencode.ready url=%s version=%s session=%s", self._base_url, self._version,
-                 self._session_id)
+        log.info("opencode.ready", url=self._base_url, version=self._version,
+                 opencode_session=self._session_id)
         return self._version
 
     async def close(self) -> None:
@@ -203,7 +203,7 @@ class OpenCodeHarness(AgentHarness):
 
     async def _watch(self, process: AgentProcess) -> None:
         await process.proc.wait()
-        log.info("opencode.exited pid=%s %s", process.proc.pid, process.describe_exit())
+        log.info("opencode.exited", pid=process.proc.pid, exit=process.describe_exit())
         if self._turn is not None:
             self._turn.queue.put_nowait(_PROCESS_EXITED)
 
@@ -226,9 +226,9 @@ class OpenCodeHarness(AgentHarness):
                         try:
                             self._dispatch(event)
                         except Exception:  # one bad event must not cost the stream
-                            log.exception("opencode.sse.dispatch_failed type=%s", event.get("type"))
+                            log.exception("opencode.sse.dispatch_failed", type=event.get("type"))
             except httpx.HTTPError as exc:
-                log.info("opencode.sse.disconnected error=%r", exc)
+                log.info("opencode.sse.disconnected", error=repr(exc))
             except Exception:
                 # This task is the only way turns hear of anything: it must outlive a bad event.
                 log.exception("opencode.sse.failed")
@@ -269,7 +269,7 @@ class OpenCodeHarness(AgentHarness):
         # Configured away (permissions allow, questions off); answered anyway so
         # nothing can ever wait on a person who is not there.
         assert self._client is not None
-        log.warning("opencode.prompt_answered path=%s body=%s", path, body)
+        log.warning("opencode.prompt_answered", path=path, body=body)
         with contextlib.suppress(httpx.HTTPError):
             await self._client.post(path, json=body)
 
@@ -283,13 +283,13 @@ class OpenCodeHarness(AgentHarness):
                 message_id=prompt.message_id, success=False, error="the agent is not running")
         turn = self._turn = _Turn(prompt.message_id)
         self._title_sink = (emit, prompt.message_id)
-        log.info("opencode.turn.start message_id=%s", prompt.message_id)
+        log.info("opencode.turn.start", message_id=prompt.message_id)
         try:
             result = await self._run_turn(turn, prompt, emit)
         finally:
             self._turn = None
-        log.info("opencode.turn.end message_id=%s success=%s stopped=%s error=%s",
-                 prompt.message_id, result.success, result.stopped, result.error)
+        log.info("opencode.turn.end", message_id=prompt.message_id, success=result.success,
+                 stopped=result.stopped, error=result.error)
         return result
 
     async def _run_turn(self, turn: _Turn, prompt: protocol.Prompt, emit: Emit) -> protocol.ExecutionComplete:
@@ -380,6 +380,6 @@ class OpenCodeHarness(AgentHarness):
             return
         try:
             response = await self._client.post(f"/session/{self._session_id}/abort", timeout=5.0)
-            log.info("opencode.abort message_id=%s status=%s", turn.message_id, response.status_code)
+            log.info("opencode.abort", message_id=turn.message_id, status=response.status_code)
         except httpx.HTTPError as exc:
-            log.info("opencode.abort.failed message_id=%s error=%r", turn.message_id, exc)
+            log.info("opencode.abort.failed", message_id=turn.message_id, error=repr(exc))

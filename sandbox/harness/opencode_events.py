@@ -20,14 +20,14 @@ deciding when a turn ends on a dead process or a reconnected stream
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import openinspect_protocol as protocol
+from openinspect_protocol.logs import EventLog
 
-log = logging.getLogger(__name__)
+log = EventLog("sandbox.harness.opencode_events")
 
 # Why 0.1: enough to merge a model's token-by-token deltas into a few events per
 # second without a visible lag in the UI.
@@ -245,4 +245,4 @@ async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]
             try:
                 yield json.loads(payload)
             except json.JSONDecodeError:
-                log.warning("opencode.sse.bad_json payload=%r", payload[:200])
+                log.warning("opencode.sse.bad_json", payload=payload[:200])

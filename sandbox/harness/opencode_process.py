@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import re
 import signal
@@ -24,9 +23,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from openinspect_protocol.logs import EventLog
+
 from sandbox.harness.base import AgentStartError
 
-log = logging.getLogger(__name__)
+log = EventLog("sandbox.harness.opencode_process")
 
 TERMINATE_GRACE_SECONDS = 5.0
 STDERR_TAIL_LINES = 40
@@ -147,7 +148,7 @@ class AgentProcess:
             try:
                 await asyncio.wait_for(self.proc.wait(), TERMINATE_GRACE_SECONDS)
             except TimeoutError:
-                log.warning("opencode.terminate.timeout pid=%s", self.proc.pid)
+                log.warning("opencode.terminate.timeout", pid=self.proc.pid)
             _kill(group, tree + _descendants(self.proc.pid), signal.SIGKILL)
             await self.proc.wait()
         else:

@@ -5,13 +5,17 @@ People sign in the way a person does: the sign-in page's form, which the server 
 with an HttpOnly cookie. REST calls from the tests carry an API token (Ada's).
 
 Screenshots go to ``test-artifacts/screenshots/`` (kept by CI as artifacts).
+
+The leak watch (:mod:`tests.e2e.leak_watch`): the system runs with canary secrets (a global one
+and one of the test repository) and every browser context records what its pages received
+and sent, for ``test_zz_leaks``, the suite's last test.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -19,6 +23,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from tests.conftest import REPO_ROOT
+from tests.e2e.leak_watch import GLOBAL_CANARY, REPO_CANARY, WATCH, LeakWatch, WatchedSystem, stop_run
 from tests.fakes.scripted_model import ScriptContext, ScriptedModel, TextReply, ToolCallSpec, ToolReply
 from tests.support.system import ADA, make_repo, run_command, token_over_http
 
@@ -49,6 +54,7 @@ class WebSystem:
     repo: Path
     log: Path
     token: str  # Ada's API token
+    canaries: dict[str, str] = field(default_factory=dict)  # secret name -> canary value (the leak watch)
 
     def api(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=30, trust_env=False,
@@ -60,6 +66,26 @@ class WebSystem:
             assert response.status_code == 201, response.text
             return response.json()
 
+    def set_secret(self, name: str, value: str, repo_id: str | None = None) -> None:
+        path = f"/api/repos/{repo_id}/secrets/{name}" if repo_id else f"/api/secrets/{name}"
+        with self.api() as client:
+            response = client.put(path, json={"value": value})
+        assert response.is_success, f"PUT {path}: {response.status_code} {response.text}"
+
+
+@pytest.fixture(scope="session")
+def leak_watch() -> LeakWatch:
+    return WATCH
+
+
+def set_canaries(system: WebSystem, watch: LeakWatch) -> None:
+    """A global canary, and one of the test repository: its row exists once a session uses it."""
+    system.canaries[GLOBAL_CANARY] = watch.canary("global, web system")
+    system.set_secret(GLOBAL_CANARY, system.canaries[GLOBAL_CANARY])
+    session = system.create_session(title="Canary scope")
+    system.canaries[REPO_CANARY] = watch.canary("repository webapp, web system")
+    system.set_secret(REPO_CANARY, system.canaries[REPO_CANARY], session["repo"]["id"])
+
 
 @pytest.fixture(scope="session")
 def web_system(tmp_path_factory: pytest.TempPathFactory, scripted_model: ScriptedModel) -> Iterator[WebSystem]:
@@ -70,8 +96,12 @@ def web_system(tmp_path_factory: pytest.TempPathFactory, scripted_model: Scripte
     # Every session here is Ada's (the API token's person) and keeps its sandbox: lift the per-person bound.
     env = {"OPENINSPECT_PROVIDER_BASE_URL": scripted_model.base_url, "OPENINSPECT_HEARTBEAT_INTERVAL_SECONDS": "5",
            "OPENINSPECT_REPO_ROOTS": str(root), "OPENINSPECT_MAX_SANDBOXES_PER_USER": "20"}
-    with run_command(root, env) as system:
-        yield WebSystem(system.base_url, root / "data", repo, system.log, token_over_http(system.base_url, ADA))
+    with run_command(root, env) as run:
+        system = WebSystem(run.base_url, root / "data", repo, run.log, token_over_http(run.base_url, ADA))
+        WATCH.systems.append(WatchedSystem("web system", root, system.data_dir, run.log,
+                                           stop=lambda: stop_run(run)))
+        set_canaries(system, WATCH)
+        yield system
 
 
 @pytest.fixture(scope="session")
@@ -83,6 +113,7 @@ def playwright() -> Iterator[Playwright]:
 @pytest.fixture(scope="session")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    WATCH.instrument(browser)  # every context any test makes records its pages' payloads
     yield browser
     browser.close()
 

@@ -4,14 +4,17 @@ settings pointing at the fake GitHub, people in Chromium.
 Sign-in through the fake's authorize page (an outsider is refused), the repository picker, a
 session cloned over HTTP through the credential helper, the agent's commit pushed as the person,
 "Create pull request" opening a PR whose author is that person, a signed ``closed``+``merged``
-webhook turning the card to merged in a second viewer's browser; then the leak test: the
-installation and user tokens are nowhere they must not be.
+webhook turning the card to merged in a second viewer's browser; a commit holding a secret's
+value, made past the sandbox's hook, whose push is refused (``secret_in_diff``); then the leak
+test: the installation and user tokens are nowhere they must not be. (The system runs with the
+leak watch's canary secrets, set by Ada once she is signed in: ``test_zz_leaks`` searches it.)
 """
 
 from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +23,9 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, WebSocket, expect
 
 from tests.e2e.conftest import UI_TIMEOUT_MS, screenshot
+from tests.e2e.leak_watch import GLOBAL_CANARY, REPO_CANARY, WATCH, WatchedSystem, stop_run
 from tests.fakes.github import FakeGitHub, serve_fake_github
-from tests.fakes.scripted_model import ScriptedModel
+from tests.fakes.scripted_model import ScriptContext, ScriptedModel, TextReply, ToolCallSpec, ToolReply
 from tests.support import leaks
 from tests.support.system import RunCommand, run_command
 
@@ -70,6 +74,8 @@ def github_system(tmp_path_factory: pytest.TempPathFactory, scripted_model: Scri
                "OPENINSPECT_GITHUB_URL": gh.base_url,
                "OPENINSPECT_GITHUB_API_URL": gh.api_url}
         with run_command(root, env) as run:
+            WATCH.systems.append(WatchedSystem("github system", root, root / "data", run.log,
+                                               stop=lambda: stop_run(run)))
             yield GitHubSystem(gh, run, root)
 
 
@@ -93,12 +99,43 @@ def sign_in_with_github(page: Page, system: GitHubSystem, login: str) -> None:
     page.get_by_role("button", name=re.compile("Authorize")).click()
 
 
+def set_canaries(page: Page, system: GitHubSystem) -> None:
+    """The leak watch's canaries (global, and the repository's once the App's sync made its row),
+    set by Ada through the REST API with her sign-in cookie, before any session starts."""
+    def put(path: str, value: str) -> None:
+        answer = page.request.put(system.base_url + path, data={"value": value},
+                                  headers={"Origin": system.base_url})
+        assert answer.ok, f"PUT {path}: {answer.status} {answer.text()}"
+        WATCH.record(f"PUT {path} ({answer.status})", answer.body())  # the browser's context received it
+
+    put(f"/api/secrets/{GLOBAL_CANARY}", WATCH.canary("global, github system"))
+    deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
+    while not (rows := _repo_ids(system, REPO)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert rows, f"no row for {REPO} after the App's sync"
+    put(f"/api/repos/{rows[0]}/secrets/{REPO_CANARY}", WATCH.canary(f"repository {REPO}, github system"))
+
+
+def _repo_ids(system: GitHubSystem, full_name: str) -> list[str]:
+    with sqlite3.connect(system.root / "data" / "openinspect.db") as db:
+        return [row[0] for row in db.execute("SELECT id FROM repo WHERE full_name = ?", (full_name,))]
+
+
 def keep_page(system: GitHubSystem, page: Page, name: str) -> None:
     system.frames.append((f"page {name}", page.content()))
 
 
-def test_a_team_on_github(browser: Browser, github_system: GitHubSystem) -> None:
+def commit_a_secret_past_the_hook(ctx: ScriptContext) -> TextReply | ToolReply:
+    """The agent commits a secret's value with ``--no-verify`` (around the sandbox's hook)."""
+    if ctx.step == 0:
+        command = f'echo "${GLOBAL_CANARY}" > leak.txt && git add leak.txt && git commit --no-verify -m leak'
+        return ToolReply((ToolCallSpec("bash", {"command": command}),))
+    return TextReply("Committed past the hook.")
+
+
+def test_a_team_on_github(browser: Browser, github_system: GitHubSystem, scripted_model: ScriptedModel) -> None:
     system, gh = github_system, github_system.gh
+    scripted_model.register("commit-secret-no-verify", commit_a_secret_past_the_hook)
 
     # An outsider is refused, with a page that says why.
     outsider = recorded_context(browser, system)
@@ -120,6 +157,7 @@ def test_a_team_on_github(browser: Browser, github_system: GitHubSystem) -> None
     pa.fill("#repo-search", "widg")
     pa.locator(".repo-option", has_text=REPO).click()
     expect(pa.locator("#branch-select")).to_have_value("main")
+    set_canaries(pa, system)  # the picker lists the rows the App's sync made: the repository's is there
     screenshot(pa, "github-picker")
     pa.fill("#new-prompt", '#script commit path=WIDGETS.md content=more-widgets message="Add more widgets"')
     pa.click("#create-session")
@@ -175,6 +213,20 @@ def test_a_team_on_github(browser: Browser, github_system: GitHubSystem) -> None
     expect(pg.locator(".pr-card")).to_contain_text("Gadget G")
     agent_pulls = gh.pulls("acme", "gadgets")
     assert [(p["title"], p["user"]["login"]) for p in agent_pulls] == [("Gadget G", "grace")]
+    # A commit holding a secret's value that got past the hook is not pushed: the push is refused,
+    # the timeline names the secret, and GitHub's branch does not move.
+    before = gh.branch_commits(REPO, heads[0])
+    pa.goto(f"{system.base_url}/sessions/{session_id}")
+    pa.fill("#prompt", "#script commit-secret-no-verify")
+    pa.click("#send")
+    refused = pa.locator(".timeline-entry[data-kind=warning]", has_text=GLOBAL_CANARY)
+    expect(refused.first).to_be_visible()
+    assert gh.branch_commits(REPO, heads[0]) == before
+    with sqlite3.connect(system.root / "data" / "openinspect.db") as db:
+        codes = [row[0] for row in db.execute(
+            "SELECT json_extract(data, '$.code') FROM event WHERE session_id = ? AND type = 'push_error'",
+            (session_id,))]
+    assert codes == ["secret_in_diff"], codes
     for name, page in (("ada", pa), ("grace", pg)):
         keep_page(system, page, name)
 

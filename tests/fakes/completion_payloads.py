@@ -81,7 +81,8 @@ class Completion:
         """Each streamed chunk with the delay (seconds) to wait before sending it."""
         delay = self.reply.chunk_delay_seconds if isinstance(self.reply, TextReply) else 0.0
         yield self._chunk({"role": "assistant", "content": ""}), 0.0
-        for piece in _text_chunks(self.reply.text):
+        pieces = self.reply.chunks if isinstance(self.reply, TextReply) else ()
+        for piece in pieces or _text_chunks(self.reply.text):
             yield self._chunk({"content": piece}), delay
         for index, call in enumerate(self._tool_calls()):
             head = {"index": index, "id": call["id"], "type": "function"}

@@ -20,10 +20,24 @@ class ToolCallSpec:
 
 @dataclass(frozen=True)
 class TextReply:
-    """Assistant text; ``chunk_delay_seconds`` > 0 streams it slowly."""
+    """Assistant text; ``chunk_delay_seconds`` > 0 streams it slowly.
+
+    ``chunks``: the exact streamed pieces (their concatenation must be ``text``), for a test that
+    needs a value split across chunks at places it chooses (a secret the runtime must scrub while
+    it streams); none: a few words per chunk."""
 
     text: str
     chunk_delay_seconds: float = 0.0
+    chunks: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.chunks and "".join(self.chunks) != self.text:
+            raise ValueError("TextReply.chunks must join to TextReply.text")
+
+    @classmethod
+    def streamed(cls, *chunks: str, chunk_delay_seconds: float = 0.0) -> TextReply:
+        """A reply streamed as exactly these pieces."""
+        return cls("".join(chunks), chunk_delay_seconds, tuple(chunks))
 
 
 @dataclass(frozen=True)

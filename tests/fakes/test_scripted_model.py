@@ -186,6 +186,16 @@ def test_text_without_argument_answers_the_body_verbatim(model: ScriptedModel) -
     assert streamed_text(sse(post(model, [user(f'#script text text="{markup}"')]))) == markup
 
 
+def test_a_reply_streams_exactly_the_chunks_it_names(model: ScriptedModel) -> None:
+    # How a test splits a secret across chunks where it wants (the runtime must scrub it while streaming).
+    model.register("split", lambda ctx: TextReply.streamed("The value is se", "cr", "et-val", "ue, done."))
+    chunks = sse(post(model, [user("#script split")]))
+    pieces = [c["choices"][0]["delta"].get("content") for c in chunks[1:-1] if c["choices"]]
+    assert [p for p in pieces if p] == ["The value is se", "cr", "et-val", "ue, done."]
+    with pytest.raises(ValueError, match="join"):
+        TextReply("abc", chunks=("a", "b"))
+
+
 def test_slow_streams_ticks_with_delays(model: ScriptedModel) -> None:
     chunks = sse(post(model, [user("#script slow seconds=0.3 interval_seconds=0.1")]))
     assert streamed_text(chunks) == "tick1 tick2 tick3"

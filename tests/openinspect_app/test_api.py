@@ -51,7 +51,8 @@ async def prompt(client: httpx.AsyncClient, session_id: str, request_id: str, co
 async def test_create_list_and_get_a_session(client: httpx.AsyncClient) -> None:
     created = await new_session(client, branch="main", title="Fix it")
     assert created["status"] == "spawning"
-    assert created["repo"] == {"url": f"{REPOS}/some-repo", "name": "some-repo", "full_name": None}
+    assert created["repo"] == {"id": created["repo"]["id"], "url": f"{REPOS}/some-repo", "name": "some-repo",
+                               "full_name": None}
     assert (created["work_branch"], created["pushed_sha"]) == (None, None)  # a local repository: nothing pushed
     assert (created["branch"], created["title"], created["archived"]) == ("main", "Fix it", False)
     listed = (await client.get("/api/sessions")).json()

@@ -51,13 +51,15 @@ CONTROL_EVENTS: list[TimelineEvent] = [
     PullRequestFailed(reason="GitHub refused it", code="github_refused",
                       compare_url="https://github.com/acme/widgets/compare/main...openinspect/ab12cd34-fix"),
 ]
-STORED: list[TimelineEvent] = [e for e in SANDBOX_EVENTS if not isinstance(e, p.Heartbeat)] + CONTROL_EVENTS  # type: ignore[misc]
+STORED: list[TimelineEvent] = [e for e in SANDBOX_EVENTS  # type: ignore[misc]
+                               if not isinstance(e, p.Heartbeat | p.SandboxLog)] + CONTROL_EVENTS
 
 
 def test_every_timeline_event_type_is_covered() -> None:
     union = typing.get_args(typing.get_args(TimelineEvent)[0])
     assert {type(e) for e in STORED} == set(union)
     assert p.Heartbeat not in union  # liveness only, never stored
+    assert p.SandboxLog not in union  # kept as the session's sandbox log instead
 
 
 @pytest.mark.parametrize("event", STORED, ids=lambda e: e.type)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import typing
+from datetime import UTC, datetime
 
 import openinspect_protocol as p
 import pytest
@@ -31,10 +32,13 @@ SANDBOX_EVENTS: list[p.SandboxEvent] = [
                    commits_ahead=2),
     p.PushError(seq=18, branch="openinspect/ab12cd34-fix", code="push_rejected", message="the branch moved"),
     p.PullRequestRequested(seq=19, message_id="m1", request_id="r-1", title="Fix the build", body="Why", draft=True),
+    p.SandboxLog(seq=20, dropped=3, lines=[p.SandboxLogLine(
+        ts=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), level="info",
+        line='{"event": "supervisor.ready", "session_id": "s1"}')]),
 ]
 
 COMMANDS: list[p.Command] = [
-    p.Prompt(message_id="m1", content="hi", author=AUTHOR, model="openinspect/scripted"),
+    p.Prompt(message_id="m1", content="hi", author=AUTHOR, model="openinspect/scripted", request_id="req-1"),
     p.Stop(message_id="m1"),
     p.Shutdown(reason="archived"),
     p.Ack(seq=41),

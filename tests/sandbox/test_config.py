@@ -8,7 +8,7 @@ import openinspect_protocol as protocol
 import pytest
 from openinspect_protocol.launch import settings_table
 
-from sandbox.config import ConfigError, SandboxConfig, child_environment, take_token
+from sandbox.config import ConfigError, SandboxConfig, child_environment, take_secrets, take_token
 
 SECRET_TOKEN = "tok-very-secret"
 SECRET_KEY = "sk-very-secret"
@@ -161,3 +161,34 @@ def test_secrets_stay_out_of_repr_and_out_of_the_child_environment(tmp_path: Pat
 def test_child_environment_keeps_everything_else():
     env = {"A": "1", "GIT_DIR": "x", "GIT_AUTHOR_DATE": "y", "OPENINSPECT_MODEL": "m", "REPO_SECRET": "s"}
     assert child_environment(env) == {"A": "1", "GIT_DIR": "x", "REPO_SECRET": "s"}
+
+
+def secrets_file(tmp_path: Path, content: str) -> Path:
+    path = tmp_path / "run" / "secrets.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(content)
+    return path
+
+
+def test_secrets_go_to_scripts_and_the_agent_but_not_the_runtimes_own_git(tmp_path: Path) -> None:
+    path = secrets_file(tmp_path, '{"API_KEY": "api-value-1", "DB_URL": "postgres://x"}')
+    config = SandboxConfig.from_env(full_env(tmp_path, OPENINSPECT_SECRETS_FILE=str(path)))
+    assert not path.exists()  # taken like the token: nothing of the sandbox can read it later
+    assert config.secrets == {"API_KEY": "api-value-1", "DB_URL": "postgres://x"}
+    assert config.script_env["API_KEY"] == "api-value-1" and config.agent.env["DB_URL"] == "postgres://x"
+    assert "API_KEY" not in config.child_env  # the runtime's own git commands
+    assert "api-value-1" not in repr(config)
+
+
+def test_no_secrets_file_means_no_secrets(tmp_path: Path) -> None:
+    config = SandboxConfig.from_env(full_env(tmp_path, OPENINSPECT_SECRETS_FILE=str(tmp_path / "none.json")))
+    assert config.secrets == {} and config.script_env == dict(config.child_env)
+
+
+@pytest.mark.parametrize("content", ["not json", '["A"]', '{"API_KEY": 1}', '{"lower": "value-1"}',
+                                     '{"OPENINSPECT_X": "value-1"}'])
+def test_a_malformed_secrets_file_is_a_config_error_that_never_quotes_it(tmp_path: Path, content: str) -> None:
+    path = secrets_file(tmp_path, content)
+    with pytest.raises(ConfigError, match="OPENINSPECT_SECRETS_FILE") as error:
+        take_secrets(path)
+    assert "value-1" not in str(error.value) and not path.exists()

@@ -38,7 +38,7 @@ from tests.support.http import free_port
 from tests.support.system import api_token
 
 MIN_CASES = 2000
-EXAMPLES = {GenerationMode.POSITIVE: 95, GenerationMode.NEGATIVE: 55}  # per operation: ~2,100 in all
+EXAMPLES = {GenerationMode.POSITIVE: 60, GenerationMode.NEGATIVE: 35}  # per operation: >2,000 in all over ~33
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
@@ -103,7 +103,7 @@ def fuzz(operation: schemathesis.APIOperation, mode: GenerationMode, base_url: s
     call()
 
 
-@pytest.mark.timeout(170)  # about 40 s on an idle two-core machine
+@pytest.mark.timeout(300)  # about 60-90 s on an idle two-core machine
 def test_the_api_survives_generated_requests_and_answers_as_described(postgres_url: str, tmp_path: Path) -> None:
     with api_in_a_thread(postgres_url, tmp_path / "data") as (base_url, token), requests.Session() as http:
         schema = schemathesis.openapi.from_url(f"{base_url}/api/openapi.json").exclude(path_regex=r"/stream$")

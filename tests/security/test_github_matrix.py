@@ -79,7 +79,7 @@ async def ids(world: GitHubWorld) -> dict[str, str]:
                                    json={"content": "hello", "client_request_id": "r1"})).json()
         token = (await http.post("/api/tokens", json={"name": "laptop"})).json()
     return {"session_id": session["id"], "message_id": message["id"], "token_id": token["id"],
-            "owner": "acme", "repo": "widgets"}
+            "owner": "acme", "repo": "widgets", "repo_id": session["repo"]["id"], "name": "API_KEY"}
 
 
 async def non_member(world: GitHubWorld) -> dict[str, str]:

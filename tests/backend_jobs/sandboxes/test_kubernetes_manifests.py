@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import posixpath
 from typing import Any
 
 import pytest
@@ -199,3 +201,21 @@ def test_reading_jobs_and_events() -> None:
     conflict = {**event, "message": "Operation cannot be fulfilled on resourcequotas: the object has been modified"}
     assert st.creation_failure(conflict) is None
     assert st.sandbox_of_name("oi-sandbox-abc") == "abc" and st.sandbox_of_name("other") is None
+
+
+def test_the_sessions_secrets_are_another_key_of_the_secret_copied_beside_the_token() -> None:
+    values = {"API_KEY": "api-key-value-of-the-repo"}
+    spec = dataclasses.replace(SPEC, secrets=values)
+    secret, job = m.secret(spec, POD), m.job(spec, POD)
+    assert json.loads(secret["stringData"][m.SECRETS_KEY]) == values
+    assert "api-key-value-of-the-repo" not in json.dumps(job)  # never a variable of the Pod
+    [init] = job["spec"]["template"]["spec"]["initContainers"]
+    assert init["command"] == ["install", "-m", "0600", "-t", m.TOKEN_DIR, f"{m.TOKEN_SECRET_DIR}/{m.TOKEN_KEY}",
+                               f"{m.TOKEN_SECRET_DIR}/secrets.json"]
+    volume = next(v for v in job["spec"]["template"]["spec"]["volumes"] if v["name"] == "token-secret")
+    assert volume["secret"]["items"] == [{"key": m.TOKEN_KEY, "path": "sandbox-token"},
+                                         {"key": m.SECRETS_KEY, "path": "secrets.json"}]
+    # The file names the copies get are the launch contract's.
+    assert posixpath.join(m.TOKEN_DIR, "secrets.json") == LaunchSpec.model_fields["secrets_file"].default
+    assert posixpath.join(m.TOKEN_DIR, "sandbox-token") == LaunchSpec.model_fields["sandbox_token_file"].default
+    assert m.SECRETS_KEY not in m.secret(SPEC, POD)["stringData"]  # no secrets: no key

@@ -30,16 +30,21 @@ def backend(tmp_path: Path) -> tuple[ManualSandboxBackend, list[SandboxExit]]:
 async def test_spawn_writes_the_environment_and_the_token_beside_it_readable_by_this_user_only(
         tmp_path: Path) -> None:
     b, exits = backend(tmp_path)
-    assert await b.spawn(SandboxSpec("sbx1", "ses1", ENV, token="t0ken")) == "sbx1"
+    secrets = {"API_KEY": "api-key-value-1"}
+    assert await b.spawn(SandboxSpec("sbx1", "ses1", ENV, token="t0ken", secrets=secrets)) == "sbx1"
     path = tmp_path / "manual-sandboxes" / "sbx1.json"
     token = tmp_path / "manual-sandboxes" / "sbx1.token"
-    for file in (path, token):
+    secrets_file = tmp_path / "manual-sandboxes" / "sbx1.secrets.json"
+    for file in (path, token, secrets_file):
         assert file.stat().st_mode & 0o777 == 0o600
     assert path.parent.stat().st_mode & 0o777 == 0o700
     assert json.loads(path.read_text()) == {**ENV, "OPENINSPECT_WORKSPACE": str(tmp_path / "workspaces" / "ses1"),
-                                            "OPENINSPECT_SANDBOX_TOKEN_FILE": str(token)}
+                                            "OPENINSPECT_SANDBOX_TOKEN_FILE": str(token),
+                                            "OPENINSPECT_SECRETS_FILE": str(secrets_file)}
     assert token.read_text() == "t0ken" and "t0ken" not in path.read_text()
-    assert sorted(p.name for p in path.parent.iterdir()) == ["sbx1.json", "sbx1.token"]  # nothing half-written
+    assert json.loads(secrets_file.read_text()) == secrets and "api-key-value-1" not in path.read_text()
+    # nothing half-written
+    assert sorted(p.name for p in path.parent.iterdir()) == ["sbx1.json", "sbx1.secrets.json", "sbx1.token"]
     assert exits == []
 
 
@@ -48,10 +53,14 @@ async def test_the_runtime_takes_the_token_from_its_file_and_the_file_is_gone(tm
 
     b, _ = backend(tmp_path)
     await b.spawn(SandboxSpec("sbx1", "ses1", {**ENV, "OPENINSPECT_REPO_URL": "/src/r",
-                                               "OPENINSPECT_MODEL": "openinspect/scripted"}, token="t0ken"))
+                                               "OPENINSPECT_MODEL": "openinspect/scripted"}, token="t0ken",
+                                  secrets={"API_KEY": "api-key-value-1"}))
     env = json.loads((tmp_path / "manual-sandboxes" / "sbx1.json").read_text())
-    assert SandboxConfig.from_env(env).bridge.sandbox_token == "t0ken"
+    config = SandboxConfig.from_env(env)
+    assert config.bridge.sandbox_token == "t0ken"
+    assert config.secrets == {"API_KEY": "api-key-value-1"}
     assert not (tmp_path / "manual-sandboxes" / "sbx1.token").exists()
+    assert not (tmp_path / "manual-sandboxes" / "sbx1.secrets.json").exists()
     assert await b.alive() == {"sbx1"}  # the environment file is what says the sandbox is there
 
 

@@ -102,3 +102,12 @@ def test_a_changed_card_is_resent_in_its_slot() -> None:
     window.changes(view.entries, changed)
     out = window.changes(view.entries, view.apply(6, pr(state="merged")))
     assert [e.status for e in out["slot_0"] if e.kind == "pull_request"] == ["merged"]
+
+
+def test_a_push_refused_for_a_secret_says_so_first() -> None:
+    view = fold([p.PushError(branch=BRANCH, code="secret_in_diff",
+                             message="commit abc contains the value of the secret API_KEY (in a.py)")])
+    [entry] = view.entries
+    assert entry.kind == "warning"
+    assert entry.text == ("Push refused, a commit contains a secret: commit abc contains the value of the secret "
+                          "API_KEY (in a.py)")

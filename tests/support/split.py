@@ -1,0 +1,65 @@
+"""The production topology in a test: the web process without background jobs (this test's own
+process), a separate worker (``python -m backend_jobs``) and PostgreSQL between them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from backend_jobs.control_plane import ControlPlane
+from openinspect_app.api.app import attach, build_api
+from openinspect_core.settings import Settings
+from tests.conftest import REPO_ROOT
+from tests.fakes.scripted_model import ScriptedModel
+from tests.support.http import free_port, serve_http
+from tests.support.system import OPENCODE_BIN, RunningSystem
+
+WORKER_STOP_SECONDS = 30
+
+
+@dataclass
+class Split:
+    system: RunningSystem  # the web side, with an HTTP client on its API
+    worker_log: Path  # the worker's stderr
+    worker_data_dir: Path
+    worker_exit_code: int | None = None  # set once the worker has stopped (SIGTERM at the end)
+
+
+@asynccontextmanager
+async def web_and_worker(postgres_url: str, tmp_path: Path, scripted_model: ScriptedModel,
+                         **worker_env: str) -> AsyncIterator[Split]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENINSPECT_")}
+    env.update(OPENINSPECT_DATABASE_URL=postgres_url, OPENINSPECT_DATA_DIR=str(tmp_path / "worker"),
+               OPENINSPECT_BRIDGE_PORT=str(free_port()), OPENINSPECT_OPENCODE_BIN=OPENCODE_BIN,
+               OPENINSPECT_PROVIDER_BASE_URL=scripted_model.base_url, PYTHONPATH=str(REPO_ROOT),
+               OPENINSPECT_REPO_ROOTS=str(tmp_path), OPENINSPECT_MODEL_PROXY_PORT=str(free_port()), **worker_env)
+    worker_log = tmp_path / "worker.log"
+    with open(worker_log, "wb") as worker_err:  # noqa: ASYNC230 - opened once, handed to the worker
+        worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "backend_jobs", env=env,
+                                                      stderr=worker_err, start_new_session=True)
+    web = ControlPlane(Settings.from_env({"OPENINSPECT_BACKGROUND_JOBS": "off"}, database_url=postgres_url,
+                                         data_dir=tmp_path / "web", repo_roots=(str(tmp_path),)))
+    assert web.jobs is None
+    await web.start()
+    api = build_api()
+    attach(api, web.context)
+    split: Split | None = None
+    try:
+        async with serve_http(api) as base_url, httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            split = Split(RunningSystem(web, client, web.settings), worker_log,  # type: ignore[arg-type]
+                          tmp_path / "worker")
+            yield split
+    finally:
+        await web.stop()
+        worker.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(worker.wait(), WORKER_STOP_SECONDS)
+        if split is not None:
+            split.worker_exit_code = worker.returncode
