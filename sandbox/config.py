@@ -188,18 +188,10 @@ def take_token(path: Path) -> str:
     (a token the sandbox's processes could still read is not used).
     """
     where = f"{TOKEN_FILE_ENV} ({path})"
-    try:
-        token = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{where}: cannot read the bridge token: {_reason(exc)}") from None
-    try:
-        path.unlink()
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot remove the bridge token's file after reading it: "
-                          f"{_reason(exc)}") from None
-    if not token:
+    token = _take(path, where, "the bridge token")
+    if token is None or not token.strip():
         raise ConfigError(f"{where}: the bridge token's file is empty")
-    return token
+    return token.strip()
 
 
 def take_secrets(path: Path) -> dict[str, str]:
@@ -208,16 +200,9 @@ def take_secrets(path: Path) -> dict[str, str]:
     Unreadable, malformed or not removable is a :class:`ConfigError` (the message never quotes the file).
     """
     where = f"{SECRETS_FILE_ENV} ({path})"
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    raw = _take(path, where, "the secrets", missing_ok=True)
+    if raw is None:
         return {}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{where}: cannot read the secrets: {_reason(exc)}") from None
-    try:
-        path.unlink()
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot remove the secrets' file after reading it: {_reason(exc)}") from None
     try:
         secrets = json.loads(raw)
     except ValueError:
@@ -228,6 +213,24 @@ def take_secrets(path: Path) -> dict[str, str]:
     ):
         raise ConfigError(f"{where}: the secrets' file must be one JSON object of NAME: \"value\" pairs")
     return secrets
+
+
+def _take(path: Path, where: str, what: str, *, missing_ok: bool = False) -> str | None:
+    """``path``'s text, and the file removed (read once, by the runtime alone); None if it is missing
+    and ``missing_ok``. Unreadable or not removable is a :class:`ConfigError` naming ``what``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        if missing_ok:
+            return None
+        raise ConfigError(f"{where}: cannot read {what}: {_reason(exc)}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: cannot read {what}: {_reason(exc)}") from None
+    try:
+        path.unlink()
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot remove the file of {what} after reading it: {_reason(exc)}") from None
+    return text
 
 
 def _reason(exc: Exception) -> str:
