@@ -205,6 +205,7 @@ class Session(SQLModel, table=True):
     # None for repositories the system cannot push to (local paths).
     work_branch: str | None = Field(default=None, max_length=255)
     pushed_sha: str | None = Field(default=None, max_length=64)  # the branch's tip on the remote
+    source: str = Field(default="api", max_length=16)  # where it was started: api | web | slack
 
 
 class Participant(SQLModel, table=True):
@@ -372,3 +373,99 @@ class SecretAudit(SQLModel, table=True):
     action: str = Field(max_length=16)  # set | delete | import
     user_id: str = Field(foreign_key="user.id", max_length=32)
     created_at: datetime = _time(index=True)
+
+
+# ------------------------------------------------------------------ Slack (openinspect_core/slack)
+
+
+class SlackThread(SQLModel, table=True):
+    """The Slack thread a session reports to: its status message (updated in place) and what it last said."""
+
+    __tablename__ = "slack_thread"
+    __table_args__ = (sa.UniqueConstraint("channel_id", "thread_ts"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    session_id: str = Field(foreign_key="session.id", unique=True, max_length=32)
+    team_id: str = Field(max_length=32)
+    channel_id: str = Field(max_length=32)
+    thread_ts: str = Field(max_length=32)  # the message that started it (the thread's parent)
+    status_ts: str | None = Field(default=None, max_length=32)  # the status message, updated in place
+    status_text: str | None = None  # what the status message says now (no update when unchanged)
+    # The newest event and prompt the thread has reported; the reporter goes on from there after a restart.
+    reported_event_seq: int = 0
+    reported_message_at: datetime | None = _time(nullable=True)
+    slack_user_id: str = Field(max_length=32)  # who started it
+    created_at: datetime = _time()
+
+
+class SlackDelivery(SQLModel, table=True):
+    """An Events API delivery or interaction already handled: a retry of it does nothing."""
+
+    __tablename__ = "slack_delivery"
+
+    id: str = Field(primary_key=True, max_length=128)  # event_id, or the interaction's own key
+    kind: str = Field(max_length=32)
+    received_at: datetime = _time(index=True)
+
+
+class SlackChannelRepo(SQLModel, table=True):
+    """A channel's repository: a mention there with no repository named works on this one."""
+
+    __tablename__ = "slack_channel_repo"
+
+    channel_id: str = Field(primary_key=True, max_length=32)
+    channel_name: str | None = Field(default=None, max_length=200)
+    repo_id: str = Field(foreign_key="repo.id", index=True, max_length=32)
+    updated_by: str = Field(foreign_key="user.id", max_length=32)
+    updated_at: datetime = _time()
+
+
+class RepoHint(SQLModel, table=True):
+    """An alias (names the repository outright) or a keyword (points towards it) used to choose a repository."""
+
+    __tablename__ = "repo_hint"
+    __table_args__ = (sa.UniqueConstraint("repo_id", "kind", "value"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    repo_id: str = Field(foreign_key="repo.id", index=True, max_length=32)
+    kind: str = Field(max_length=16)  # alias | keyword
+    value: str = Field(max_length=100)  # lower case
+    updated_by: str = Field(foreign_key="user.id", max_length=32)
+    created_at: datetime = _time()
+
+
+class SlackUserLink(SQLModel, table=True):
+    """A Slack user is this person: their Slack prompts are theirs (commit author, pull requests)."""
+
+    __tablename__ = "slack_user_link"
+
+    slack_user_id: str = Field(primary_key=True, max_length=32)
+    team_id: str = Field(max_length=32)
+    user_id: str = Field(foreign_key="user.id", index=True, max_length=32)
+    method: str = Field(max_length=16)  # email | link
+    slack_name: str | None = Field(default=None, max_length=200)
+    linked_at: datetime = _time()
+
+
+class SlackPending(SQLModel, table=True):
+    """A Slack request waiting on someone: a repository to choose, or an account to link.
+
+    The link flow's code is kept as its hash only, like sign-ins: the row cannot be used from a dump.
+    """
+
+    __tablename__ = "slack_pending"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    reason: str = Field(max_length=16)  # choose_repo | link_account
+    team_id: str = Field(max_length=32)
+    channel_id: str = Field(max_length=32)
+    thread_ts: str = Field(max_length=32)
+    message_ts: str = Field(max_length=32)
+    slack_user_id: str = Field(max_length=32)
+    text: str
+    candidates: list[str] = Field(default_factory=list, sa_type=sa.JSON)  # repo ids, best first
+    prompt_ts: str | None = Field(default=None, max_length=32)  # the bot's message with the buttons
+    link_code_hash: str | None = Field(default=None, unique=True, max_length=64)
+    created_at: datetime = _time()
+    expires_at: datetime = _time()
+    resolved_at: datetime | None = _time(nullable=True)

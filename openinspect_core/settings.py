@@ -154,6 +154,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OPENINSPECT_ENCRYPTION_PREVIOUS_KEYS", "",
             "Earlier encryption keys (base64, comma-separated) that still decrypt values made before a rotation; "
             "also read from `<data dir>/encryption-key.previous` (one per line, mode 0600).", "list"),
+    Setting("OPENINSPECT_SLACK_BOT_TOKEN", None,
+            "The Slack app's bot token (`xoxb-…`); set, the Slack bot runs (docs/slack.md).", "str"),
+    Setting("OPENINSPECT_SLACK_SIGNING_SECRET", None,
+            "The Slack app's signing secret: Events API deliveries over HTTP are checked with it.", "str"),
+    Setting("OPENINSPECT_SLACK_APP_TOKEN", None,
+            "An app-level token (`xapp-…`, `connections:write`): Slack reaches the bot over Socket Mode, "
+            "no public URL needed; unset, over HTTP at `/slack/events`.", "str"),
+    Setting("OPENINSPECT_SLACK_IN_PROCESS", "true",
+            "The web process runs the Slack bot when a bot token is set; `false`: `python -m backend_jobs.slack` "
+            "runs it.", "bool"),
+    Setting("OPENINSPECT_SLACK_HOST", "127.0.0.1",
+            "`python -m backend_jobs.slack` over HTTP: the interface it listens on.", "str"),
+    Setting("OPENINSPECT_SLACK_PORT", "3100",
+            "`python -m backend_jobs.slack` over HTTP: its port (Slack posts to `/slack/events`).", "int"),
+    Setting("OPENINSPECT_SLACK_API_URL", "https://slack.com/api/", "Slack's Web API.", "str"),
+    Setting("OPENINSPECT_SLACK_CHOOSER_MODEL", None,
+            "When the rules cannot choose a repository, ask this model (`provider/model`, through the "
+            "provider settings) before offering buttons; unset, buttons at once.", "str"),
 )
 _DEFAULTS = {s.env: s.default for s in SETTINGS}
 
@@ -202,6 +220,27 @@ def _check_github(values: dict[str, object]) -> None:
         if not url.startswith(("https://", "http://")):
             raise ConfigError(f"OPENINSPECT_{name.upper()} must be an http(s) URL, got {url!r}")
         values[name] = url.rstrip("/")
+
+
+def _check_slack(values: dict[str, object]) -> None:
+    """Slack settings that cannot work together are refused at start, naming what is missing."""
+    if values["slack_bot_token"] is None:
+        return
+    if not str(values["slack_bot_token"]).startswith("xoxb-"):
+        raise ConfigError("OPENINSPECT_SLACK_BOT_TOKEN must be the bot token (xoxb-...)")
+    app_token = values["slack_app_token"]
+    if app_token is not None and not str(app_token).startswith("xapp-"):
+        raise ConfigError("OPENINSPECT_SLACK_APP_TOKEN must be an app-level token (xapp-...)")
+    if app_token is None and not values["slack_signing_secret"]:
+        raise ConfigError("Slack over HTTP (no OPENINSPECT_SLACK_APP_TOKEN) needs OPENINSPECT_SLACK_SIGNING_SECRET: "
+                          "deliveries must be checked")
+    url = str(values["slack_api_url"])
+    if not url.startswith(("https://", "http://")):
+        raise ConfigError(f"OPENINSPECT_SLACK_API_URL must be an http(s) URL, got {url!r}")
+    values["slack_api_url"] = url.rstrip("/") + "/"  # slack_sdk joins method names onto it
+    model = values["slack_chooser_model"]
+    if model is not None and "/" not in str(model):
+        raise ConfigError(f"OPENINSPECT_SLACK_CHOOSER_MODEL must look like provider/model, got {model!r}")
 
 
 def _opencode_default() -> str:
@@ -293,6 +332,23 @@ class Settings:
     github_api_url: str
     encryption_key: str | None = field(repr=False)
     encryption_previous_keys: tuple[str, ...] = field(repr=False)
+    slack_bot_token: str | None = field(repr=False)
+    slack_signing_secret: str | None = field(repr=False)
+    slack_app_token: str | None = field(repr=False)
+    slack_in_process: bool
+    slack_host: str
+    slack_port: int
+    slack_api_url: str
+    slack_chooser_model: str | None
+
+    @property
+    def slack_enabled(self) -> bool:
+        """A Slack app is configured: a Slack bot runs (in this process or its own)."""
+        return self.slack_bot_token is not None
+
+    @property
+    def slack_socket_mode(self) -> bool:
+        return self.slack_app_token is not None
 
     @property
     def github_enabled(self) -> bool:
@@ -392,6 +448,7 @@ class Settings:
             raise ConfigError(f"OPENINSPECT_IDENTITY_PROVIDER must be one of {', '.join(IDENTITY_PROVIDERS)}, "
                               f"got {values['identity_provider']!r}")
         _check_github(values)
+        _check_slack(values)
         token = values["metrics_token"]
         if token is not None and len(str(token)) < 16:  # guessable; metrics.MIN_TOKEN_CHARS (core imports settings)
             raise ConfigError("OPENINSPECT_METRICS_TOKEN must have at least 16 characters")

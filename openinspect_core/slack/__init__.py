@@ -1,0 +1,1 @@
+"""What Slack needs of the core: channels and hints that choose a repository, linked people, threads, deliveries."""
