@@ -24,7 +24,7 @@ OWN_LOGGERS = ("openinspect_core", "backend_jobs")
 
 
 async def run(settings: Settings) -> None:
-    control_plane = ControlPlane(settings, run_background_jobs=True)
+    control_plane = ControlPlane(settings, run_background_jobs=True, run_slack=False)  # Slack: web or its own process
     await control_plane.start()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -13,6 +13,7 @@ what it needs through its constructor.
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from openinspect_protocol.logs import EventLog
 
@@ -31,6 +32,9 @@ from openinspect_core.github import repos
 from openinspect_core.notify.postgres import notifier_for
 from openinspect_core.secrets import secrets_for_session
 from openinspect_core.settings import Settings
+
+if TYPE_CHECKING:
+    from backend_jobs.slack.bot import SlackBot
 
 log = EventLog(__name__)
 
@@ -96,9 +100,10 @@ class BackgroundJobs:
 
 class ControlPlane:
     def __init__(self, settings: Settings, *, run_background_jobs: bool | None = None,
-                 backend: SandboxBackend | None = None) -> None:
+                 backend: SandboxBackend | None = None, run_slack: bool | None = None) -> None:
         """``run_background_jobs`` defaults to the ``OPENINSPECT_BACKGROUND_JOBS`` setting;
-        ``backend`` replaces the configured sandbox backend (tests, benchmarks)."""
+        ``backend`` replaces the configured sandbox backend (tests, benchmarks); ``run_slack`` (the Slack
+        bot here, when a bot token is set) defaults to ``OPENINSPECT_SLACK_IN_PROCESS``."""
         self.settings = settings
         self.db = Database(settings.database_url)
         self.notifier = notifier_for(settings.database_url)
@@ -108,6 +113,11 @@ class ControlPlane:
         if run:
             backend = backend or create_backend(settings.sandbox_backend, settings)
             self.jobs = BackgroundJobs(self.context, backend)
+        self.slack: SlackBot | None = None
+        if settings.slack_enabled and (settings.slack_in_process if run_slack is None else run_slack):
+            from backend_jobs.slack.bot import SlackBot  # slack-bolt is imported only where a bot runs
+
+            self.slack = SlackBot(self.context)
 
     @property
     def backend(self) -> SandboxBackend:
@@ -120,10 +130,21 @@ class ControlPlane:
         await self.notifier.start()
         if self.jobs is not None:
             await self.jobs.start()
+        if self.slack is not None:
+            from backend_jobs.slack.bot import SlackAuthError
+
+            try:
+                await self.slack.start()
+            except SlackAuthError:  # logged as slack.auth_failed: the web goes on without its Slack bot
+                await self.slack.stop()
+                self.slack = None
         log.info("control_plane.started", database=self.db.engine.url.render_as_string(hide_password=True),
-                 background_jobs="here" if self.jobs else "elsewhere")
+                 background_jobs="here" if self.jobs else "elsewhere",
+                 slack="here" if self.slack else "elsewhere" if self.settings.slack_enabled else "off")
 
     async def stop(self) -> None:
+        if self.slack is not None:  # first: no new request from Slack while the rest shuts down
+            await self.slack.stop()
         if self.jobs is not None:
             await self.jobs.stop()
         await self.notifier.close()

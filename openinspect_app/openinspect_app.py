@@ -38,8 +38,9 @@ async def control_plane() -> AsyncIterator[None]:
     plane = ControlPlane(settings)
     await plane.start()
     live = LiveSessions(plane.context, publish_to_viewers)
-    running.install(running.Running(plane.context, live, local_sign_in=local_sign_in_allowed(settings)))
-    attach(api, plane.context)
+    running.install(running.Running(plane.context, live, local_sign_in=local_sign_in_allowed(settings),
+                                    slack=plane.slack))
+    attach(api, plane.context, plane.slack)
     try:
         yield
     finally:

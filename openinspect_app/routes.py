@@ -10,6 +10,7 @@ SESSIONS = "/"
 SIGN_IN = "/signin"
 SETTINGS = "/settings"
 SESSION = "/sessions/[session_id]"
+SLACK_LINK = "/settings/slack/link"  # ?code=<the code the Slack bot gave>: link that Slack user to you
 # The HTTP endpoints the pages post forms to (only an HTTP response can set an HttpOnly cookie).
 AUTH_LOCAL = "/api/auth/local"
 AUTH_SIGN_OUT = "/api/auth/sign-out"
@@ -26,6 +27,11 @@ def sign_in_url(next_path: str) -> str:
 
 def github_sign_in_url(next_path: str) -> str:
     return f"{AUTH_GITHUB_LOGIN}?next={quote(safe_next(next_path, SESSIONS), safe='/')}"
+
+
+def slack_thread_url(channel_id: str, thread_ts: str) -> str:
+    """A Slack thread's address: its parent message's permalink (Slack sends it on to the workspace)."""
+    return f"https://slack.com/archives/{quote(channel_id, safe='')}/p{quote(thread_ts.replace('.', ''), safe='')}"
 
 
 def session_id_from_path(path: str) -> str:

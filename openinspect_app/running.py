@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from openinspect_app.live.projector import LiveSessions
 from openinspect_app.live.sign_ins import SignInCache
+from openinspect_app.slack_bot import SlackBotHandle
 from openinspect_core.context import AppContext
 
 
@@ -26,6 +27,7 @@ class Running:
     live: LiveSessions
     local_sign_in: bool  # the web server listens on loopback only
     sign_ins: SignInCache = field(default_factory=SignInCache)  # verified sign-ins per tab (state/viewer.py)
+    slack: SlackBotHandle | None = None  # the Slack bot, when it runs in this process (the link page resumes it)
 
 
 _running: Running | None = None

@@ -165,9 +165,11 @@ SETTINGS: tuple[Setting, ...] = (
             "The web process runs the Slack bot when a bot token is set; `false`: `python -m backend_jobs.slack` "
             "runs it.", "bool"),
     Setting("OPENINSPECT_SLACK_HOST", "127.0.0.1",
-            "`python -m backend_jobs.slack` over HTTP: the interface it listens on.", "str"),
+            "`python -m backend_jobs.slack`: the interface it listens on (`GET /healthz`; over HTTP also "
+            "`POST /slack/events`).", "str"),
     Setting("OPENINSPECT_SLACK_PORT", "3100",
-            "`python -m backend_jobs.slack` over HTTP: its port (Slack posts to `/slack/events`).", "int"),
+            "`python -m backend_jobs.slack`: its port (`GET /healthz`; over HTTP Slack posts to `/slack/events`).",
+            "int"),
     Setting("OPENINSPECT_SLACK_API_URL", "https://slack.com/api/", "Slack's Web API.", "str"),
     Setting("OPENINSPECT_SLACK_CHOOSER_MODEL", None,
             "When the rules cannot choose a repository, ask this model (`provider/model`, through the "

@@ -2,12 +2,16 @@
 
 Every test that uses ``database_url`` runs twice: on a SQLite file and on a
 fresh PostgreSQL database (real server; OPENINSPECT_TEST_POSTGRES_URL points at
-a maintenance database of it, default the local server's ``postgres``).
+a maintenance database of it, default the local server's ``postgres``). Both come
+already at the newest schema: the migrations run once per test run (into a
+template each test's database is copied from), not once per test; what they
+build is checked in tests/openinspect_core/test_migrations.py.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -19,19 +23,19 @@ import pytest
 from openinspect_core.db import Database
 from tests.fakes.scripted_model import ScriptedModel
 
-# One real Kubernetes test cluster for the whole run, whichever directory asks for it.
-pytest_plugins = ["tests.support.kube.fixtures"]
+# One real Kubernetes test cluster for the whole run, whichever directory asks for it; the fake Slack.
+pytest_plugins = ["tests.support.kube.fixtures", "tests.fakes.slack.fixtures"]
 
 POSTGRES_ADMIN_URL = os.environ.get("OPENINSPECT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
-def fresh_postgres_database() -> Iterator[str]:
-    """A new, empty database on the test server, dropped afterwards."""
+def fresh_postgres_database(template: str | None = None) -> Iterator[str]:
+    """A new database on the test server (empty, or a copy of ``template``), dropped afterwards."""
     name = f"oi_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
     try:
         yield f"{base}/{name}"
@@ -40,12 +44,35 @@ def fresh_postgres_database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file at the newest schema, made once per run (a migration is about a second of DDL)."""
+    path = tmp_path_factory.mktemp("schema") / "openinspect.db"
+    Database(f"sqlite+aiosqlite:///{path}").migrate()
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres() -> Iterator[str]:
+    """The name of a PostgreSQL database at the newest schema, made once per run, that no one connects
+    to again: each test's database is created from it (``CREATE DATABASE … TEMPLATE``)."""
+    with fresh_postgres_database() as url:
+        Database(url).migrate()  # Alembic's own engine, without a pool: no connection stays open
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        yield name
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of this test's own, already migrated (a copy of the run's migrated one)."""
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'openinspect.db'}"
+        path = tmp_path / "openinspect.db"
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
+        yield f"sqlite+aiosqlite:///{path}"
         return
-    with fresh_postgres_database() as url:
+    with fresh_postgres_database(template=request.getfixturevalue("migrated_postgres")) as url:
         yield url
 
 

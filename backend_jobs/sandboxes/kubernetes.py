@@ -20,6 +20,7 @@ control plane: their bridges reconnect to the next one.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import TYPE_CHECKING, Any
 
 from kubernetes import client, config
@@ -184,7 +185,23 @@ class KubernetesSandboxBackend(SandboxBackend):
             return
         ended = status.job_outcome(job)
         if ended is not None:
-            await self._end(sandbox, ended)
+            # A Job fails because its Pod did, and the Pods' watch may deliver that Pod after this
+            # Job (two streams): read the Pod now, so its exit code is not lost to the race.
+            pod_ended = await self._pod_ending(sandbox)
+            if sandbox not in self._reported:  # the Pods' watch may have reported it meanwhile
+                await self._end(sandbox, pod_ended or ended)
+
+    async def _pod_ending(self, sandbox: str) -> status.Ended | None:
+        """How the sandbox's Pod ended, read from the API now; None if it has not (or is gone)."""
+        try:
+            listing = await asyncio.to_thread(self.core.list_namespaced_pod, self.pod.namespace,
+                                              label_selector=f"{manifests.LABEL_SANDBOX}={sandbox}",
+                                              _preload_content=False)
+        except ApiException as error:
+            log.warning("kubernetes.pod_unreadable", sandbox_id=sandbox, error=_explain(error))
+            return None
+        endings = (status.pod_outcome(pod) for pod in json.loads(listing.data).get("items") or [])
+        return next((ended for ended in endings if ended is not None), None)
 
     async def _on_event(self, kind: str, event: dict[str, Any]) -> None:
         message = status.creation_failure(event)
@@ -216,8 +233,6 @@ class KubernetesSandboxBackend(SandboxBackend):
 
 def _explain(error: ApiException) -> str:
     """The API's own words: 403 forbidden (RBAC or quota), 422 invalid, …"""
-    import json
-
     message = error.reason or ""
     try:
         message = json.loads(error.body or "{}").get("message") or message

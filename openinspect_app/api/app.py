@@ -21,6 +21,7 @@ from openinspect_app.api import (
     pull_routes,
     routes,
     secret_routes,
+    slack_routes,
 )
 from openinspect_app.api.errors import ApiRefusal
 from openinspect_app.http.authn import Authenticate
@@ -30,14 +31,22 @@ from openinspect_app.http.hosts import TrustedHosts
 from openinspect_app.http.policy import Attached
 from openinspect_app.http.request_ids import RequestIds
 from openinspect_app.http.responses import error_body
+from openinspect_app.slack_bot import SlackBotHandle
 from openinspect_core.context import AppContext
 from openinspect_core.services.errors import ServiceError
 
 log = EventLog(__name__)
 
 API_PREFIX = "/api"
-# The only paths under the protected prefixes that answer without credentials (a test checks that
-# this is exactly what the route table leaves open).
+# Paths whose sender signs each request instead of signing in: the signature over the body is their only
+# credential (a sign-in cookie or API token neither helps nor is asked for), and the route refuses (401,
+# nothing done) what its sender did not sign. A test sends each of them every credential but the signature.
+SIGNED_PATHS = frozenset({
+    f"{API_PREFIX}{github_routes.WEBHOOK_PATH}",  # GitHub: X-Hub-Signature-256
+    slack_routes.EVENTS_PATH,  # Slack: X-Slack-Signature over the timestamp and body, checked by the bot
+})
+# The only paths that answer without a sign-in credential (a test checks that this is exactly what the
+# route table leaves open).
 PUBLIC_PATHS = frozenset({
     f"{API_PREFIX}/health",
     f"{API_PREFIX}/openapi.json",
@@ -45,8 +54,7 @@ PUBLIC_PATHS = frozenset({
     f"{API_PREFIX}/auth/local",  # signing in is how one gets credentials
     f"{API_PREFIX}{github_routes.LOGIN_PATH}",
     f"{API_PREFIX}{github_routes.CALLBACK_PATH}",
-    f"{API_PREFIX}{github_routes.WEBHOOK_PATH}",  # GitHub signs each delivery instead (X-Hub-Signature-256)
-})
+}) | SIGNED_PATHS
 PROTECTED_PREFIXES = (f"{API_PREFIX}/", presence.PREFIX)
 
 
@@ -59,6 +67,8 @@ def build_api() -> FastAPI:
     api.include_router(pull_routes.router, prefix=API_PREFIX)
     api.include_router(github_routes.router, prefix=API_PREFIX)
     api.include_router(secret_routes.router, prefix=API_PREFIX)
+    api.include_router(slack_routes.router, prefix=API_PREFIX)
+    api.include_router(slack_routes.events_router)  # /slack/events: where Slack posts, signed by Slack
     api.include_router(metrics_routes.router)  # /metrics, where Prometheus looks; checks its own credentials
     api.add_route(presence.PATH, presence.report_presence, methods=["POST"])
 
@@ -107,6 +117,7 @@ def build_api() -> FastAPI:
     return api
 
 
-def attach(api: FastAPI, context: AppContext | None) -> None:
-    """Serve ``context`` (None: stop serving; requests are then answered 503)."""
-    api.state.attached = None if context is None else Attached.of(context)
+def attach(api: FastAPI, context: AppContext | None, slack: SlackBotHandle | None = None) -> None:
+    """Serve ``context`` (None: stop serving; requests are then answered 503), with the Slack bot
+    that runs in this process, if one does (``ControlPlane.slack``)."""
+    api.state.attached = None if context is None else Attached.of(context, slack)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
-from openinspect_app.api.app import PUBLIC_PATHS
+from openinspect_app.api.app import PUBLIC_PATHS, SIGNED_PATHS
 
 _PARAM = re.compile(r"{([^}:]+)(:[^}]+)?}")
 
@@ -21,7 +21,8 @@ _PARAM = re.compile(r"{([^}:]+)(:[^}]+)?}")
 class HttpRoute:
     path: str  # as declared, e.g. /api/sessions/{session_id}
     method: str
-    public: bool  # listed in PUBLIC_PATHS: answers without credentials
+    public: bool  # listed in PUBLIC_PATHS: answers without sign-in credentials
+    signed: bool = False  # listed in SIGNED_PATHS: its sender's signature over the body is its credential
 
     @property
     def params(self) -> tuple[str, ...]:
@@ -38,5 +39,5 @@ def http_routes(api: FastAPI) -> list[HttpRoute]:
         if route.path is None or not route.methods:
             continue  # a mount or a WebSocket: the API has none
         for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
-            found.append(HttpRoute(route.path, method, route.path in PUBLIC_PATHS))
+            found.append(HttpRoute(route.path, method, route.path in PUBLIC_PATHS, route.path in SIGNED_PATHS))
     return found

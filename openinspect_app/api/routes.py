@@ -50,7 +50,7 @@ async def create_session(body: CreateSessionIn, system: System, me: Me) -> Sessi
     async with system.context.work() as work:
         session = await sessions.create(work.db, repo_url=body.repo_url, creator=me.user, policy=system.sessions,
                                         branch=body.branch, repo=body.repo,
-                                        title=body.title, model=body.model)
+                                        title=body.title, model=body.model, source="api")
         summary = await sessions.summary(work.db, session.id)
         work.changed(session.id)
     return SessionOut.of(summary)

@@ -140,6 +140,7 @@ class SessionOut(BaseModel):
     last_event_sequence: int
     created_at: datetime
     last_activity_at: datetime
+    source: str = Field(description="where it was started: `api`, `web` or `slack`")
 
     @classmethod
     def of(cls, summary: SessionSummary) -> SessionOut:
@@ -150,7 +151,7 @@ class SessionOut(BaseModel):
             branch=s.branch, work_branch=s.work_branch, pushed_sha=s.pushed_sha, model=s.model,
             status=s.status, status_reason=s.status_reason, archived=s.archived_at is not None,
             pending_prompts=summary.pending_prompts, last_event_sequence=s.last_event_seq,
-            created_at=s.created_at, last_activity_at=s.last_activity_at,
+            created_at=s.created_at, last_activity_at=s.last_activity_at, source=s.source,
         )
 
 

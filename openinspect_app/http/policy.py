@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openinspect_app.http.origins import LOOPBACK_HOSTS, accepted_hosts, app_origin, host_of, own_origins
+from openinspect_app.slack_bot import SlackBotHandle
 from openinspect_core import keys
 from openinspect_core.context import AppContext
 from openinspect_core.services.sessions import SessionPolicy
@@ -63,10 +64,11 @@ class Attached:
     context: AppContext
     policy: HttpPolicy
     sessions: SessionPolicy  # what creating a session is checked against (repositories, limits)
+    slack: SlackBotHandle | None = None  # the Slack bot, when it runs in this process (POST /slack/events)
 
     @classmethod
-    def of(cls, context: AppContext) -> Attached:
-        return cls(context, HttpPolicy.of(context.settings), SessionPolicy.from_settings(context.settings))
+    def of(cls, context: AppContext, slack: SlackBotHandle | None = None) -> Attached:
+        return cls(context, HttpPolicy.of(context.settings), SessionPolicy.from_settings(context.settings), slack)
 
 
 Current = Callable[[], Attached | None]  # None while the server is starting or stopping

@@ -28,10 +28,12 @@ from sqlmodel import col, select
 from openinspect_app.live.presence import PresenceBook
 from openinspect_app.live.timeline_view import Entry, TimelineView
 from openinspect_app.live.viewer_guard import ViewerGuard
+from openinspect_app.routes import slack_thread_url
 from openinspect_core.context import AppContext
-from openinspect_core.models import Event, Participant, User
+from openinspect_core.models import Event, Participant, SlackThread, User
 from openinspect_core.notify.local import Subscription
 from openinspect_core.services import identity, sessions, timeline
+from openinspect_core.slack import threads
 
 log = EventLog(__name__)
 
@@ -225,7 +227,8 @@ class LiveSessions:
                         break
                 # The session row changes only with these events: a token need not re-read it.
                 if full or summary_changed:
-                    projection.summary = _summary_fields(await sessions.summary(db, projection.session_id), view)
+                    projection.summary = _summary_fields(await sessions.summary(db, projection.session_id), view,
+                                                         await threads.thread_of_session(db, projection.session_id))
             out = projection.window.changes(view.entries, changed, full=full)
             out.update(projection.summary, queue=view.queue(), artifacts=view.artifacts(ARTIFACTS_SHOWN),
                        pull_request=view.pull_request())
@@ -258,7 +261,8 @@ def _read(row: Event) -> TimelineEvent | None:
         return None
 
 
-def _summary_fields(summary: sessions.SessionSummary, view: TimelineView) -> dict[str, Any]:
+def _summary_fields(summary: sessions.SessionSummary, view: TimelineView,
+                    thread: SlackThread | None = None) -> dict[str, Any]:
     session, repo = summary.session, summary.repo
     return {
         "session_id": session.id, "title": session.title or view.title or repo.name,
@@ -269,4 +273,7 @@ def _summary_fields(summary: sessions.SessionSummary, view: TimelineView) -> dic
         # the page offers to open a pull request.
         "github_repo": repo.full_name or "", "work_branch": session.work_branch or "",
         "pushed": session.pushed_sha is not None,
+        # Where it was started (api, web, slack) and, for a Slack-started one, its thread in Slack.
+        "source": session.source,
+        "slack_thread": slack_thread_url(thread.channel_id, thread.thread_ts) if thread is not None else "",
     }

@@ -8,6 +8,7 @@ from openinspect_protocol.status import STARTUP_STAGES, MessageStatus, SessionSt
 from openinspect_app.components.layout import page
 from openinspect_app.components.pull_request import create_button, create_dialog, header_pull_request
 from openinspect_app.components.sandbox_log import sandbox_log_panel
+from openinspect_app.components.source import slack_thread_link, source_badge
 from openinspect_app.components.status import SESSION_COLORS, status_badge
 from openinspect_app.components.timeline import avatar, entry_view
 from openinspect_app.live.projector import SLOT_VARS
@@ -31,6 +32,8 @@ def header() -> rx.Component:
             rx.hstack(
                 rx.link(rx.icon("arrow-left", size=16), href=SESSIONS),
                 rx.heading(SessionShared.title, size="5", id="session-title"),
+                source_badge(SessionShared.source, id="session-source"),
+                slack_thread_link(SessionShared.slack_thread, id="slack-thread"),
                 align="center",
             ),
             rx.text(

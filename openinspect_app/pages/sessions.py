@@ -7,6 +7,7 @@ import reflex as rx
 
 from openinspect_app.components.layout import page
 from openinspect_app.components.repo_picker import repo_picker
+from openinspect_app.components.source import source_badge
 from openinspect_app.components.status import SESSION_COLORS, status_badge
 from openinspect_app.state.repo_picker import RepoPicker
 from openinspect_app.state.sessions import REFRESH_SECONDS, SessionRow, SessionsPage
@@ -91,6 +92,7 @@ def session_card(row: rx.Var[SessionRow]) -> rx.Component:
                 ),
                 rx.vstack(
                     rx.hstack(
+                        source_badge(row.source, class_name="session-source"),
                         status_badge(row.status, SESSION_COLORS, class_name="session-status"),
                         rx.cond(row.pending > 0, rx.badge(row.pending.to_string() + " queued", variant="outline")),
                         spacing="1",

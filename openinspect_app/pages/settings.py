@@ -1,4 +1,4 @@
-"""Settings: the person's personal API tokens (for scripts and the CLI), and the sandboxes' secrets."""
+"""Settings: the person's personal API tokens (for scripts and the CLI), the sandboxes' secrets, and Slack."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import reflex as rx
 from openinspect_app.components.layout import page
 from openinspect_app.components.listing import listing_table
 from openinspect_app.components.secrets import secrets_section
+from openinspect_app.components.slack import slack_section
 from openinspect_app.state.settings import SettingsState, TokenRow
 
 
@@ -87,6 +88,7 @@ def settings_page() -> rx.Component:
                                width="100%", id="token-error")),
             tokens_table(),
             secrets_section(),
+            slack_section(),
             spacing="3",
             width="100%",
         ),

@@ -53,5 +53,7 @@ class AuthState(rx.State):
             self.auth_notice = ""
 
     def _to_sign_in(self) -> Any:
-        """The redirect a page load gets when nobody is signed in: back here afterwards."""
-        return rx.redirect(sign_in_url(self.router.url.path or SESSIONS))
+        """The redirect a page load gets when nobody is signed in: back here afterwards (with the page's
+        query: the Slack link page's code, say)."""
+        url = self.router.url
+        return rx.redirect(sign_in_url((url.path or SESSIONS) + (f"?{url.query}" if url.query else "")))

@@ -48,6 +48,8 @@ class SessionShared(rx.SharedState):
     work_branch: str = ""  # the session's own branch, pushed after turns with commits
     pushed: bool = False  # that branch is on GitHub (a PR can be opened from it)
     pull_request: list[Entry] = []  # the newest PR's card (none or one), for the header
+    source: str = ""  # where the session was started: api | web | slack
+    slack_thread: str = ""  # a Slack-started session's thread in Slack (its address), else ""
     # The live window: a ring of SLOT_COUNT pages (see live/projector.py) and the newest entry.
     # Reflex needs each var declared; a test checks there is one per slot.
     slot_0: list[Entry] = []

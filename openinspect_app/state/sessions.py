@@ -29,6 +29,7 @@ class SessionRow:
     last_activity: str  # ISO time; the page shows it relative
     people: str  # who is looking at it now
     pending: int
+    source: str = "web"  # where it was started: api | web | slack (a badge says which, but for web)
 
 
 class SessionsPage(AuthState):
@@ -82,7 +83,7 @@ class SessionsPage(AuthState):
                     work.db, repo_url=None if picker.github else str(form.get("repo_url") or ""),
                     repo=picker.chosen if picker.github else None, creator=creator,
                     policy=sessions.SessionPolicy.from_settings(r.context.settings),
-                    branch=branch, title=form.get("title") or None)
+                    branch=branch, title=form.get("title") or None, source="web")
                 first_prompt = (form.get("prompt") or "").strip()
                 if first_prompt:
                     await prompts.enqueue(work.db, session_id=session.id, author=creator, content=first_prompt,
@@ -107,5 +108,5 @@ class SessionsPage(AuthState):
                 branch=summary.session.branch or "", status=str(summary.session.status),
                 status_reason=summary.session.status_reason or "",
                 last_activity=summary.session.last_activity_at.isoformat(), people=", ".join(present),
-                pending=summary.pending_prompts))
+                pending=summary.pending_prompts, source=summary.session.source))
         self.rows = rows

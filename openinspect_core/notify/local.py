@@ -37,7 +37,10 @@ class Subscription:
         """Return the sessions changed since the last call (empty on timeout)."""
         if not self._pending:
             try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout_seconds)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that
+                # arrives together with the wake-up, and the waiting task then never stops.
+                async with asyncio.timeout(timeout_seconds):
+                    await self._wakeup.wait()
             except TimeoutError:
                 return set()
         changed, self._pending = self._pending, set()

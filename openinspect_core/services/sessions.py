@@ -32,6 +32,7 @@ MAX_REPO_NAME_CHARS = 200
 ROLE_OWNER, ROLE_MEMBER = "owner", "member"
 WORK_BRANCH_PREFIX = "openinspect/"
 WORK_BRANCH_SLUG_CHARS = 40  # Why: branch names show in GitHub's lists; the id part keeps them unique anyway
+SOURCES = ("api", "web", "slack")  # where a session was started (Session.source)
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,12 @@ async def create(
     title: str | None = None,
     model: str | None = None,
     repo: str | None = None,
+    source: str = "api",
 ) -> Session:
     """A new session on ``repo_url`` (a path or URL the policy admits) or, with a GitHub App, on ``repo``
-    (``owner/name``); its creator becomes its owner."""
+    (``owner/name``); its creator becomes its owner. ``source`` says where it was started (:data:`SOURCES`)."""
+    if source not in SOURCES:
+        raise InvalidInput(f"source must be one of {', '.join(SOURCES)}", code="invalid_source")
     title = _column_text(title, "title", MAX_TITLE_CHARS)
     branch = _column_text(branch, "branch", MAX_BRANCH_CHARS)
     model = _column_text(model, "model", MAX_MODEL_CHARS)
@@ -131,6 +135,7 @@ async def create(
         title_from_user=title is not None,
         model=model,
         created_by=creator.id,
+        source=source,
     )
     if on_github:
         session.work_branch = work_branch_name(session.id, title or row.name)

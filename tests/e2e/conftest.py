@@ -8,7 +8,8 @@ Screenshots go to ``test-artifacts/screenshots/`` (kept by CI as artifacts).
 
 The leak watch (:mod:`tests.e2e.leak_watch`): the system runs with canary secrets (a global one
 and one of the test repository) and every browser context records what its pages received
-and sent, for ``test_zz_leaks``, the suite's last test.
+and sent, for ``test_zz_leaks``, the suite's last test. The system also runs its Slack bot against a
+fake Slack (``e2e_slack``, over HTTP), whose bot token and signing secret are canaries as well.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expec
 from tests.conftest import REPO_ROOT
 from tests.e2e.leak_watch import GLOBAL_CANARY, REPO_CANARY, WATCH, LeakWatch, WatchedSystem, stop_run
 from tests.fakes.scripted_model import ScriptContext, ScriptedModel, TextReply, ToolCallSpec, ToolReply
+from tests.fakes.slack import FakeSlack, serve_fake_slack
 from tests.support.system import ADA, make_repo, run_command, token_over_http
 
 CHROMIUM = os.environ.get("OPENINSPECT_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -88,14 +90,27 @@ def set_canaries(system: WebSystem, watch: LeakWatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def web_system(tmp_path_factory: pytest.TempPathFactory, scripted_model: ScriptedModel) -> Iterator[WebSystem]:
+def e2e_slack() -> Iterator[FakeSlack]:
+    """The fake Slack the suite's system runs its Slack bot against (over HTTP: ``/slack/events``). Its
+    bot token and signing secret are canaries of the leak watch: they must never be seen anywhere."""
+    with serve_fake_slack() as slack:
+        WATCH.canaries[slack.bot_token] = "the Slack bot token"
+        WATCH.canaries[slack.signing_secret] = "the Slack signing secret"
+        yield slack
+
+
+@pytest.fixture(scope="session")
+def web_system(tmp_path_factory: pytest.TempPathFactory, scripted_model: ScriptedModel,
+               e2e_slack: FakeSlack) -> Iterator[WebSystem]:
     scripted_model.register("agent-turn", agent_turn)
     root = tmp_path_factory.mktemp("e2e")
     repo = make_repo(root / "webapp", {"README.md": "# Web app\n",
                                        ".openinspect/setup.sh": "#!/bin/bash\necho 'installing'\n"})
     # Every session here is Ada's (the API token's person) and keeps its sandbox: lift the per-person bound.
     env = {"OPENINSPECT_PROVIDER_BASE_URL": scripted_model.base_url, "OPENINSPECT_HEARTBEAT_INTERVAL_SECONDS": "5",
-           "OPENINSPECT_REPO_ROOTS": str(root), "OPENINSPECT_MAX_SANDBOXES_PER_USER": "20"}
+           "OPENINSPECT_REPO_ROOTS": str(root), "OPENINSPECT_MAX_SANDBOXES_PER_USER": "20",
+           "OPENINSPECT_SLACK_BOT_TOKEN": e2e_slack.bot_token, "OPENINSPECT_SLACK_API_URL": e2e_slack.api_url,
+           "OPENINSPECT_SLACK_SIGNING_SECRET": e2e_slack.signing_secret}
     with run_command(root, env) as run:
         system = WebSystem(run.base_url, root / "data", repo, run.log, token_over_http(run.base_url, ADA))
         WATCH.systems.append(WatchedSystem("web system", root, system.data_dir, run.log,

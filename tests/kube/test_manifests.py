@@ -13,6 +13,8 @@ EXPECTED = {
     "rolebinding.rbac.authorization.k8s.io/openinspect-sandbox-manager", "configmap/openinspect-config",
     "secret/openinspect-secrets", "service/openinspect-postgres", "service/openinspect-web",
     "service/openinspect-worker", "deployment.apps/openinspect-web", "deployment.apps/openinspect-worker",
+    "deployment.apps/openinspect-slack", "service/openinspect-slack",
+    "networkpolicy.networking.k8s.io/openinspect-slack",
     "statefulset.apps/openinspect-postgres", "networkpolicy.networking.k8s.io/openinspect-sandboxes",
     "networkpolicy.networking.k8s.io/openinspect-default-deny-ingress",
     "networkpolicy.networking.k8s.io/openinspect-web", "networkpolicy.networking.k8s.io/openinspect-postgres",

@@ -36,6 +36,7 @@ def workload_pod(name: str, ip: str) -> Endpoint:
 WEB = workload_pod("openinspect-web", "10.1.0.10")
 WORKER = workload_pod("openinspect-worker", "10.1.0.11")
 POSTGRES = workload_pod("openinspect-postgres", "10.1.0.12")
+SLACK = workload_pod("openinspect-slack", "10.1.0.13")
 SANDBOX = Endpoint("10.2.0.5", "openinspect-sandboxes", manifests.labels(SandboxSpec("a" * 32, "b" * 32)))
 # Another Pod in the sandbox namespace that is not a sandbox (no sandbox labels).
 STRAY = Endpoint("10.2.0.6", "openinspect-sandboxes", {"app": "debug"})
@@ -48,6 +49,7 @@ PRIVATE = Endpoint("10.9.9.9")  # a node, a database outside the cluster
 
 WEB_PORT, POSTGRES_PORT = WEB.named_ports["http"], POSTGRES.named_ports["postgres"]
 BRIDGE_PORT, PROXY_PORT = WORKER.named_ports["bridge"], WORKER.named_ports["model-proxy"]
+SLACK_PORT = SLACK.named_ports["http"]
 
 
 def test_the_reader_follows_the_api_on_small_cases() -> None:
@@ -73,9 +75,15 @@ def test_the_reader_follows_the_api_on_small_cases() -> None:
     (OTHER, WEB, WEB_PORT, False),
     (SANDBOX, WEB, WEB_PORT, False),
     (WORKER, WEB, WEB_PORT, False),
-    # PostgreSQL: from the web app and the worker only.
+    # The Slack bot: Slack's HTTP deliveries through the ingress controller, nothing else.
+    (INGRESS, SLACK, SLACK_PORT, True),
+    (OTHER, SLACK, SLACK_PORT, False),
+    (SANDBOX, SLACK, SLACK_PORT, False),
+    (WEB, SLACK, SLACK_PORT, False),
+    # PostgreSQL: from the web app, the worker and the Slack bot only.
     (WEB, POSTGRES, POSTGRES_PORT, True),
     (WORKER, POSTGRES, POSTGRES_PORT, True),
+    (SLACK, POSTGRES, POSTGRES_PORT, True),
     (SANDBOX, POSTGRES, POSTGRES_PORT, False),
     (INGRESS, POSTGRES, POSTGRES_PORT, False),
     (OTHER, POSTGRES, POSTGRES_PORT, False),

@@ -87,7 +87,7 @@ def test_both_namespaces_enforce_restricted_and_every_workload_in_them_passes() 
     workloads = [doc for path in sorted(BASE.glob("*.yaml")) for doc in documents(path.name)
                  if doc.get("kind") in WORKLOAD_KINDS]
     assert {w["metadata"]["name"] for w in workloads} == {"openinspect-web", "openinspect-worker",
-                                                         "openinspect-postgres"}
+                                                         "openinspect-slack", "openinspect-postgres"}
     for workload in workloads:
         assert workload["metadata"]["namespace"] in namespaces
         spec, annotations = pod_template(workload)

@@ -50,3 +50,11 @@ def test_signing_in_and_out_are_plain_form_posts_and_nothing_names_a_person_in_t
     for compiled in (sign_in, settings, sessions, str(session_page())):
         assert "localStorage" not in compiled and "openinspect_user" not in compiled
     assert "new_token_rx_state_" in settings
+
+
+def test_the_source_shows_on_the_list_and_the_session_page_with_the_slack_thread() -> None:
+    sessions, session = str(sessions_page()), str(session_page())
+    for compiled in (sessions, session):
+        assert 'case JSON.stringify("slack"):' in compiled and '"Slack"' in compiled
+    assert "session-source" in sessions
+    assert "slack_thread_rx_state_" in session and 'id:"slack-thread"' in session

@@ -1,8 +1,9 @@
 """Every HTTP route, with every credential that must not work: refused (401), and nothing changed.
 
 The routes come from the API's own route table (``route_table.http_routes``), so a new route
-is in the matrix the moment it exists; the public ones are exactly ``PUBLIC_PATHS``. (The
-Reflex event handlers have their own matrix, beside this one.)
+is in the matrix the moment it exists; the public ones are exactly ``PUBLIC_PATHS``, among them the
+``SIGNED_PATHS`` whose sender's signature is their credential. (The Reflex event handlers have their own
+matrix, beside this one.)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 from sqlmodel import select
 
 from backend_jobs import tokens as sandbox_tokens
-from openinspect_app.api.app import PUBLIC_PATHS
+from openinspect_app.api.app import PUBLIC_PATHS, SIGNED_PATHS
 from openinspect_app.api.route_table import HttpRoute, http_routes
 from openinspect_app.http import cookies
 from openinspect_app.http.policy import session_secret
@@ -147,6 +148,24 @@ async def test_the_public_routes_are_exactly_the_listed_ones(served: ServedApi) 
                 answered.add(route.path)
     assert answered == PUBLIC_PATHS
     assert PUBLIC_PATHS <= {r.path for r in http_routes(served.api)}  # no stale entry in the list
+
+
+async def test_a_sign_in_is_no_credential_where_the_sender_signs(served: ServedApi) -> None:
+    """The signed routes (GitHub's webhook, Slack's events) take no sign-in: a working cookie from our own
+    origin or a working API token, without the sender's signature, changes nothing. (Here neither GitHub nor
+    Slack is configured; their own matrices, ``test_github_matrix`` and ``test_slack_matrix``, send every bad
+    signature to the configured routes.)"""
+    signed = [r for r in http_routes(served.api) if r.signed]
+    assert {r.path for r in signed} == SIGNED_PATHS and all(r.public for r in signed)
+    cookie = await sign_in_cookie(served.context, ADA)
+    token = await api_token(served.context)
+    before = await snapshot(served)
+    for client in (served.client(cookie=cookie, origin=served.settings.origin), served.client(token=token)):
+        async with client as http:
+            for route in signed:
+                response = await http.request(route.method, route.path, json={"type": "event_callback"})
+                assert response.status_code in (401, 404), (route, response.text)
+    assert await snapshot(served) == before
 
 
 async def test_a_valid_credential_passes_every_route_it_is_sent_to(served: ServedApi) -> None:

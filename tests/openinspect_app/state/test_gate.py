@@ -62,7 +62,9 @@ def test_every_handler_of_ours_is_one_a_page_or_a_page_load_calls() -> None:
     without a leading underscore would be one. Each handler must be what a page sends or a page's
     on_load (``setvar`` is Reflex's own, refused by the gate like the rest)."""
     called = {e.name for specs in web.app._load_events.values() for spec in specs for e in Event.from_event_type(spec)}
-    for page in (session_page, sessions_page, settings_page, sign_in_page):
+    pages = [page.component for page in web.app._unevaluated_pages.values()]  # every page, as registered
+    assert {session_page, sessions_page, settings_page, sign_in_page} <= set(pages)
+    for page in pages:
         component = page()
         called |= set(re.findall(r'ReflexEvent\("([^"]+)"', str(component) + str(component._get_all_hooks())))
     handlers = {name for cls in app_states() for name in handler_names(cls) if not name.endswith(".setvar")}
