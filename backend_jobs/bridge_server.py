@@ -32,6 +32,12 @@ header: git's credential helper asks it). It is answered before any upgrade
 sent with ``Cache-Control: no-store`` and is never logged. Refusals are the
 handshake's (401, 403) and the broker's (404, 502), logged without the token.
 
+And ``GET /bridge/{session_id}/artifacts``: a WebSocket of its own for one artifact upload (a
+screenshot), with this handshake's checks (token, session, version) and no rate budget of
+the bridge's; what is said on it is :mod:`openinspect_protocol.artifacts`, and an
+:class:`UploadHandler` (:mod:`backend_jobs.artifact_uploads`) takes it. It never holds the
+session's bridge slot: an upload and the bridge connect side by side.
+
 And ``GET /metrics``: this process's metrics (``openinspect_core.metrics``) for
 Prometheus, so a worker running on its own can be scraped too. Only the metrics
 token (``OPENINSPECT_METRICS_TOKEN``) is accepted here — sandboxes reach this port,
@@ -49,6 +55,7 @@ from typing import Protocol
 
 import openinspect_protocol as protocol
 from openinspect_protocol import logs
+from openinspect_protocol.artifacts import UPLOAD_PATH_SUFFIX
 from openinspect_protocol.events import MAX_EVENT_BYTES
 from openinspect_protocol.logs import EventLog
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -175,11 +182,16 @@ class CredentialsHandler(Protocol):
         """The JSON body for the sandbox of ``session_id`` holding ``token``, or raise BridgeRefused."""
 
 
+class UploadHandler(Protocol):
+    async def serve(self, websocket: ServerConnection, session_id: str, sandbox_id: str) -> None:
+        """Take one upload from the authenticated sandbox on ``websocket``, answer it, close."""
+
+
 class BridgeServer:
     def __init__(self, handler: BridgeHandler, connections: BridgeConnections, host: str, port: int,
                  limits: BridgeLimits | None = None, *, clock: Callable[[], float] = time.monotonic,
                  credentials: CredentialsHandler | None = None, metrics: Metrics | None = None,
-                 metrics_token: str | None = None) -> None:
+                 metrics_token: str | None = None, uploads: UploadHandler | None = None) -> None:
         """``credentials`` answers the credential broker's route (None: it answers 404); ``metrics`` is
         served at /metrics to whoever holds ``metrics_token`` (no token: 404)."""
         self.handler = handler
@@ -196,14 +208,16 @@ class BridgeServer:
         # Handshakes accepted but not yet serving, by session: the slot is theirs until they serve or close.
         self._opening: dict[str, ServerConnection] = {}
         self._budgets: dict[str, FrameBudget] = {}  # by sandbox id, kept across its reconnects
+        self.uploads = uploads  # None: uploads are answered 404
+        self._uploading: dict[int, tuple[str, str]] = {}  # accepted upload handshakes: (session, sandbox)
 
     @classmethod
     def from_settings(cls, handler: BridgeHandler, connections: BridgeConnections,
                       settings: Settings, *, credentials: CredentialsHandler | None = None,
-                      metrics: Metrics | None = None) -> BridgeServer:
+                      metrics: Metrics | None = None, uploads: UploadHandler | None = None) -> BridgeServer:
         return cls(handler, connections, settings.bridge_host, settings.bridge_port,
                    BridgeLimits.from_settings(settings), credentials=credentials, metrics=metrics,
-                   metrics_token=settings.metrics_token)
+                   metrics_token=settings.metrics_token, uploads=uploads)
 
     async def start(self) -> None:
         self._server = await serve(
@@ -233,19 +247,41 @@ class BridgeServer:
             return await self._serve_credentials(connection, request)
         if request.path.split("?", 1)[0] == METRICS_PATH:
             return await self._serve_metrics(connection, request)
-        checked = check_handshake(request.path, request.headers)
+        if is_upload_path(request.path):
+            return await self._check_upload(connection, request)
+        who = await self._authenticate(connection, request, request.path)
+        if isinstance(who, Response):
+            return who
+        session_id, sandbox_id = who
+        # No await from here to the reservation: two handshakes cannot both pass.
+        if self._busy(session_id):
+            return _refuse(connection, HTTPStatus.CONFLICT,
+                           "this session's bridge is connected already; retry once it has closed", request.path)
+        self._opening[session_id] = connection
+        self._authenticated[id(connection)] = (session_id, sandbox_id)
+        return None
+
+    async def _authenticate(self, connection: ServerConnection, request: Request,
+                            path: str) -> Response | tuple[str, str]:
+        """The bridge's handshake checks and the sandbox token: (session, sandbox), or the refusal."""
+        checked = check_handshake(path, request.headers)
         if isinstance(checked, Refusal):
             return _refuse(connection, checked.status, checked.reason, request.path)
         try:
             sandbox_id = await self.handler.authenticate(checked.session_id, checked.token)
         except BridgeRefused as refused:
             return _refuse(connection, refused.status, refused.reason, request.path)
-        # No await from here to the reservation: two handshakes cannot both pass.
-        if self._busy(checked.session_id):
-            return _refuse(connection, HTTPStatus.CONFLICT,
-                           "this session's bridge is connected already; retry once it has closed", request.path)
-        self._opening[checked.session_id] = connection
-        self._authenticated[id(connection)] = (checked.session_id, sandbox_id)
+        return checked.session_id, sandbox_id
+
+    async def _check_upload(self, connection: ServerConnection, request: Request) -> Response | None:
+        """An upload's handshake: the bridge's checks on the path without its suffix; no session slot."""
+        if self.uploads is None:
+            return _refuse(connection, HTTPStatus.NOT_FOUND, "this server takes no uploads", request.path)
+        who = await self._authenticate(connection, request,
+                                       request.path.split("?", 1)[0].removesuffix(UPLOAD_PATH_SUFFIX))
+        if isinstance(who, Response):
+            return who
+        self._uploading[id(connection)] = who
         return None
 
     async def _serve_credentials(self, connection: ServerConnection, request: Request) -> Response:
@@ -288,6 +324,11 @@ class BridgeServer:
         return opening is not None
 
     async def _serve_connection(self, websocket: ServerConnection) -> None:
+        upload = self._uploading.pop(id(websocket), None)
+        if upload is not None and self.uploads is not None:
+            with logs.bind(session_id=upload[0], sandbox_id=upload[1]):
+                await self.uploads.serve(websocket, *upload)
+            return
         session_id, sandbox_id = self._authenticated.pop(id(websocket))
         # Every line about this connection, its frames and what they cause names the session and sandbox.
         with logs.bind(session_id=session_id, sandbox_id=sandbox_id):
@@ -383,6 +424,11 @@ def check_handshake(path: str, headers: Headers) -> Handshake | Refusal:
 def is_credentials_path(path: str) -> bool:
     path = path.split("?", 1)[0]
     return path.startswith(PATH_PREFIX) and path.endswith(CREDENTIALS_SUFFIX)
+
+
+def is_upload_path(path: str) -> bool:
+    path = path.split("?", 1)[0]
+    return path.startswith(PATH_PREFIX) and path.endswith(UPLOAD_PATH_SUFFIX)
 
 
 def check_credentials_request(path: str, headers: Headers) -> Handshake | Refusal:

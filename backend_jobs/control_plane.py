@@ -13,10 +13,12 @@ what it needs through its constructor.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import TYPE_CHECKING
 
 from openinspect_protocol.logs import EventLog
 
+from backend_jobs.artifact_uploads import ArtifactUploads
 from backend_jobs.bridge_handler import BridgeSessions
 from backend_jobs.bridge_server import BridgeConnections, BridgeServer
 from backend_jobs.dispatcher import Dispatcher
@@ -24,6 +26,7 @@ from backend_jobs.ingestion import Ingestor, SessionRedactors
 from backend_jobs.model_proxy import ModelProxy
 from backend_jobs.pull_requests import AgentPullRequests
 from backend_jobs.sandboxes import create_backend
+from backend_jobs.sandboxes.addresses import SandboxAddressBook
 from backend_jobs.sandboxes.base import SandboxBackend
 from backend_jobs.supervision import Supervisor
 from openinspect_core.context import AppContext
@@ -52,7 +55,7 @@ class BackgroundJobs:
         # its bridge sends (ingestion's defence in depth behind the sandbox's own scrubbing).
         redactors = SessionRedactors(lambda session_id: secrets_for_session(context, session_id))
         self.ingestor = Ingestor(db, notifier, redactors)
-        self.model_proxy = ModelProxy(settings, db)
+        self.model_proxy = ModelProxy(settings, db, notifier)
         self.supervisor = Supervisor(settings, db, notifier, backend, self.bridges, self.control_plane_url,
                                      lambda: self.model_proxy.url, github=context.github,
                                      metrics=context.metrics,
@@ -63,7 +66,7 @@ class BackgroundJobs:
         handler = BridgeSessions(db, notifier, self.ingestor, self.dispatcher, github=context.github,
                                  pull_requests=self.pull_requests, metrics=context.metrics)
         self.bridge_server = BridgeServer.from_settings(handler, self.bridges, settings, credentials=handler,
-                                                        metrics=context.metrics)
+                                                        metrics=context.metrics, uploads=ArtifactUploads(context))
         self._tasks: list[asyncio.Task[None]] = []
 
     def control_plane_url(self) -> str:
@@ -107,12 +110,16 @@ class ControlPlane:
         self.settings = settings
         self.db = Database(settings.database_url)
         self.notifier = notifier_for(settings.database_url)
-        self.context = AppContext.of(settings, self.db, self.notifier)
+        # Live previews: the web process asks the sandboxes' backend where a declared port is.
+        self.addresses = SandboxAddressBook(settings)
+        self.context = dataclasses.replace(AppContext.of(settings, self.db, self.notifier),
+                                           sandbox_addresses=self.addresses.address)
         run = settings.background_jobs_in_process if run_background_jobs is None else run_background_jobs
         self.jobs: BackgroundJobs | None = None
         if run:
             backend = backend or create_backend(settings.sandbox_backend, settings)
             self.jobs = BackgroundJobs(self.context, backend)
+            self.addresses.running = backend
         self.slack: SlackBot | None = None
         if settings.slack_enabled and (settings.slack_in_process if run_slack is None else run_slack):
             from backend_jobs.slack.bot import SlackBot  # slack-bolt is imported only where a bot runs

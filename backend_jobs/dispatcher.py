@@ -15,6 +15,12 @@ Limits on sandboxes (``OPENINSPECT_MAX_SANDBOXES`` overall,
 a sandbox while a limit is reached is not started; its status reason says why,
 and it is reconsidered whenever a sandbox changes, so it starts when a slot
 frees. Counting and starting happen under one lock, so the limits hold exactly.
+
+The spend limit (``OPENINSPECT_SESSION_SPEND_LIMIT_USD``, or the session's own): once what
+the session's model calls cost reaches it, the running turn still finishes, but queued
+prompts are not dispatched (nor a sandbox started for them); the session is marked and its
+timeline says why, once (``spend_limit_reached``). A change of the limit wakes this round
+again: what waits is dispatched if the new limit allows it.
 """
 
 from __future__ import annotations
@@ -35,10 +41,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend_jobs import lifecycle
 from backend_jobs.bridge_server import BridgeConnection, BridgeConnections
 from backend_jobs.supervision import Supervisor
+from openinspect_core import costs
 from openinspect_core.db import Database
 from openinspect_core.models import LIVE_SANDBOX_STATUSES, Message, Sandbox, SandboxStatus, Session, User, utcnow
 from openinspect_core.notify.local import Notifier
-from openinspect_core.services import prompts, sandboxes, sessions
+from openinspect_core.services import prompts, sandboxes, sessions, spend
 from openinspect_core.unit_of_work import UnitOfWork
 
 log = EventLog(__name__)
@@ -59,6 +66,7 @@ class Dispatcher:
         self.max_sandboxes = settings.max_sandboxes if max_sandboxes is None else max_sandboxes
         self.max_sandboxes_per_user = (settings.max_sandboxes_per_user if max_sandboxes_per_user is None
                                        else max_sandboxes_per_user)
+        self.default_spend_limit_usd = settings.session_spend_limit_usd  # a session may have its own
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._spawn_lock = asyncio.Lock()  # counting sandboxes and starting one, one session at a time
         self._waiting: set[str] = set()  # sessions waiting for a sandbox slot
@@ -120,11 +128,15 @@ class Dispatcher:
             failures = (await db.exec(select(Sandbox.stopped_at, Sandbox.failure_reason).where(
                 Sandbox.session_id == session_id, Sandbox.status == SandboxStatus.FAILED,
                 col(Sandbox.stopped_at) >= since).order_by(col(Sandbox.stopped_at)))).all()
+            limit = costs.effective_limit(session.spend_limit_usd, self.default_spend_limit_usd)
+            spent = (await spend.of_session(db, session_id)).cost_usd if limit is not None and queued else 0.0
         connection = self.bridges.get(session_id)
         view = session_view(
             session, live=live, connected_sandbox_id=connection.sandbox_id if connection is not None else None,
             newest_sandbox_at=newest, running=running, queued=queued, stops_sent=self._stops_sent,
             failed_at=[at for at, _ in failures if at is not None], now=utcnow())
+        view = replace(view, spend_refusal=lifecycle.spend_refusal(spent_usd=spent, limit_usd=limit),
+                       spend_held=session.spend_held_at is not None)
         if live is not None or view.archived:
             await self._act(session_id, lifecycle.decide(view), live, connection, failures)
             return
@@ -156,6 +168,26 @@ class Dispatcher:
                     await self.supervisor.refuse_spawn(session_id, breaker_refusal([reason for _, reason in failures]))
                 case lifecycle.WaitForSlot(reason=reason):
                     await self._wait_for_slot(session_id, reason)
+                case lifecycle.HoldForSpend(reason=reason):
+                    await self._hold_for_spend(session_id, reason)
+                case lifecycle.ReleaseSpendHold():
+                    async with UnitOfWork(self.db, self.notifier) as work:
+                        if await spend.release(work.db, session_id):
+                            log.info("dispatcher.spend_hold_released", session_id=session_id)
+                            work.changed(session_id, control=False)
+
+    async def _hold_for_spend(self, session_id: str, reason: str) -> None:
+        """The limit holds the queue: mark it and say why on the timeline, once."""
+        async with UnitOfWork(self.db, self.notifier) as work:
+            session = await sessions.get(work.db, session_id)
+            limit = costs.effective_limit(session.spend_limit_usd, self.default_spend_limit_usd)
+            spent = (await spend.of_session(work.db, session_id)).cost_usd
+            waiting = await prompts.count_unfinished(work.db, session_id)
+            if limit is not None and await spend.hold(work.db, session_id, spent_usd=spent, limit_usd=limit,
+                                                      waiting=waiting):
+                log.info("dispatcher.spend_limit_reached", session_id=session_id, spent_usd=round(spent, 6),
+                         limit_usd=limit, waiting=waiting, reason=reason)
+                work.changed(session_id, control=False)  # only the timeline and the notice change
 
     async def _wait_for_slot(self, session_id: str, reason: str) -> None:
         self._waiting.add(session_id)

@@ -42,7 +42,7 @@ from openinspect_core.db import Database
 from openinspect_core.github import pull_records
 from openinspect_core.models import ENDED_SANDBOX_STATUSES, Artifact, Message, Sandbox, SandboxStatus, utcnow
 from openinspect_core.notify.local import Notifier
-from openinspect_core.services import prompts, sandbox_logs, sandboxes, sessions, timeline
+from openinspect_core.services import changes, prompts, sandbox_logs, sandboxes, sessions, timeline
 from openinspect_core.unit_of_work import UnitOfWork
 
 log = EventLog(__name__)
@@ -52,7 +52,7 @@ CONTROL_EVENTS = (p.Ready, p.ExecutionComplete, p.ErrorEvent, p.StageChanged, p.
 # Events that only extend the timeline: stored with two statements, nothing else read or
 # written (a streamed token must be cheap; it is most of what a sandbox sends).
 TIMELINE_ONLY = (p.TokenDelta, p.ToolCall, p.ToolResult, p.StepStart, p.StepFinish, p.ScriptOutput,
-                 p.ScriptFinished, p.WarningEvent)
+                 p.ScriptFinished, p.WarningEvent, p.VerifyFinished)
 FRAME_PREVIEW_CHARS = 500
 
 
@@ -126,6 +126,9 @@ class Ingestor:
             # the runtime's own log lines are kept as the session's sandbox log, not on the timeline either.
             if isinstance(event, p.SandboxLog):
                 await sandbox_logs.append(work.db, session_id, sandbox_id, event)
+            elif isinstance(event, p.ChangesSnapshot):  # kept apart (large); the timeline gets its summary
+                await changes.store(work.db, session_id, sandbox_id, event)
+                work.changed(session_id, control=False)
             elif not isinstance(event, p.Heartbeat):
                 await timeline.append(work.db, session_id, event, sandbox_id=sandbox_id, sandbox_seq=event.seq)
                 if not isinstance(event, TIMELINE_ONLY):

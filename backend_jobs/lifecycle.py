@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import openinspect_protocol as p
 from openinspect_protocol.status import MessageStatus, SessionStatus
 
+from openinspect_core import costs
+
 # --------------------------------------------------------------------------
 # Session status
 # --------------------------------------------------------------------------
@@ -127,6 +129,10 @@ class SessionView:
     stop_pending: bool  # a stop was requested for the running prompt and not yet sent
     oldest_queued_id: str | None
     slots: SandboxSlots = SandboxSlots()  # only read when a sandbox is wanted
+    # Why the session may not spend more (its limit is reached), or None; and whether its queue is already
+    # marked as held by it (the reason said once on the timeline).
+    spend_refusal: str | None = None
+    spend_held: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,29 +167,57 @@ class WaitForSlot:
     reason: str
 
 
-Action = Spawn | Dispatch | SendStop | Shutdown | RefuseSpawn | WaitForSlot
+@dataclass(frozen=True)
+class HoldForSpend:
+    """The spend limit is reached and prompts wait: mark the queue held and say why (once)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReleaseSpendHold:
+    """The queue was held by the limit and no longer is (raised, or nothing waits): clear the mark."""
+
+
+Action = Spawn | Dispatch | SendStop | Shutdown | RefuseSpawn | WaitForSlot | HoldForSpend | ReleaseSpendHold
 
 
 def decide(view: SessionView) -> list[Action]:
     if view.archived:
         return [Shutdown("session archived")] if view.has_live_sandbox else []
+    # The limit never stops a running turn (it finishes, its cost counted); it keeps the next from starting.
+    held = view.spend_refusal is not None and view.oldest_queued_id is not None and view.running_message_id is None
+    spending: list[Action] = []
+    if held and not view.spend_held:
+        assert view.spend_refusal is not None
+        spending.append(HoldForSpend(view.spend_refusal))
+    elif view.spend_held and not held and view.running_message_id is None:
+        spending.append(ReleaseSpendHold())
     if not view.has_live_sandbox:
         # A new session warms its sandbox at once; later ones start on demand: a
-        # prompt, or someone typing one.
-        wanted = view.oldest_queued_id is not None or not view.ever_had_sandbox or view.warm_requested
+        # prompt (unless the limit holds it), or someone typing one.
+        wanted = (view.oldest_queued_id is not None and not held) or not view.ever_had_sandbox or view.warm_requested
         if not wanted:
-            return []
+            return spending
         if view.breaker_open:
             return [RefuseSpawn()]
         refusal = slot_refusal(view.slots)
-        return [WaitForSlot(refusal)] if refusal is not None else [Spawn()]
+        return [WaitForSlot(refusal), *spending] if refusal is not None else [Spawn(), *spending]
     actions: list[Action] = []
     if view.sandbox_ready:
         if view.running_message_id is not None and view.stop_pending:
             actions.append(SendStop(view.running_message_id))
-        if view.running_message_id is None and view.oldest_queued_id is not None:
+        if view.running_message_id is None and view.oldest_queued_id is not None and not held:
             actions.append(Dispatch(view.oldest_queued_id))
-    return actions
+    return [*actions, *spending]
+
+
+def spend_refusal(*, spent_usd: float, limit_usd: float | None) -> str | None:
+    """Why the session may not start another turn (its spend limit is reached), or None."""
+    if not costs.limit_reached(spent_usd, limit_usd):
+        return None
+    return (f"spend limit reached: this session has spent {costs.usd(spent_usd)} of its {costs.usd(limit_usd or 0)} "
+            "limit; queued prompts wait until someone raises it")
 
 
 # --------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from collections.abc import Callable, Container, Iterable
 from datetime import datetime
 
 import openinspect_protocol as p
-from openinspect_protocol import logs
+from openinspect_protocol import launch, logs
 from openinspect_protocol.logs import EventLog
 from openinspect_protocol.redaction import MODEL_PROXY_KEY_NAME, SANDBOX_TOKEN_NAME
 from openinspect_protocol.status import UNFINISHED_MESSAGE_STATUSES, MessageStatus, SessionStatus
@@ -247,6 +247,8 @@ def launch_spec(settings: Settings, session: Session, repo: Repo, sandbox: Sandb
         provider_kind=s.provider_kind,  # checked by Settings
         provider_base_url=f"{model_proxy_url.rstrip('/')}/v1", provider_api_key=proxy_token,
         setup_timeout_seconds=s.setup_timeout_seconds, start_timeout_seconds=s.start_timeout_seconds,
+        verify_timeout_seconds=s.verify_timeout_seconds, changes_max_file_bytes=s.changes_max_file_bytes,
+        changes_max_total_bytes=min(s.changes_max_total_bytes, launch.CHANGES_MAX_TOTAL_BYTES_LIMIT),
         heartbeat_interval_seconds=s.heartbeat_interval_seconds, bot_name=s.bot_name, bot_email=s.bot_email,
     )
 
@@ -283,7 +285,8 @@ def timer_verdicts(rows: Iterable[tuple[Sandbox, Session]], *, busy: Container[s
         if lifecycle.is_stale(seconds_since_contact=silent, stale_seconds=settings.heartbeat_stale_seconds):
             stale.append((sandbox.id, silent))
         elif lifecycle.is_idle(sandbox_ready=sandbox.status == SandboxStatus.READY,
-                               has_work=session.id in busy,
+                               # Prompts held by the spend limit are no work: the sandbox may stop meanwhile.
+                               has_work=session.id in busy and session.spend_held_at is None,
                                seconds_since_activity=(now - session.last_activity_at).total_seconds(),
                                idle_timeout_seconds=settings.sandbox_idle_timeout_seconds):
             idle.append(sandbox.id)

@@ -19,6 +19,7 @@ from openinspect_app.api import presence
 from openinspect_app.api.app import attach, build_api
 from openinspect_app.http.policy import check_listening, local_sign_in_allowed
 from openinspect_app.live.projector import LiveSessions
+from openinspect_app.live.session_changes import SessionChanges
 from openinspect_app.state.session import SessionShared
 from openinspect_core.settings import Settings
 
@@ -38,14 +39,16 @@ async def control_plane() -> AsyncIterator[None]:
     plane = ControlPlane(settings)
     await plane.start()
     live = LiveSessions(plane.context, publish_to_viewers)
+    changes = SessionChanges(plane.context.notifier)
     running.install(running.Running(plane.context, live, local_sign_in=local_sign_in_allowed(settings),
-                                    slack=plane.slack))
+                                    slack=plane.slack, session_changes=changes))
     attach(api, plane.context, plane.slack)
     try:
         yield
     finally:
         attach(api, None)
         running.install(None)
+        await changes.close()
         await live.close()
         await plane.stop()
 

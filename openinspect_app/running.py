@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from openinspect_app.live.projector import LiveSessions
+from openinspect_app.live.session_changes import SessionChanges
 from openinspect_app.live.sign_ins import SignInCache
 from openinspect_app.slack_bot import SlackBotHandle
 from openinspect_core.context import AppContext
@@ -28,6 +29,7 @@ class Running:
     local_sign_in: bool  # the web server listens on loopback only
     sign_ins: SignInCache = field(default_factory=SignInCache)  # verified sign-ins per tab (state/viewer.py)
     slack: SlackBotHandle | None = None  # the Slack bot, when it runs in this process (the link page resumes it)
+    session_changes: SessionChanges | None = None  # "some session changed", for the session page's sidebar
 
 
 _running: Running | None = None

@@ -206,6 +206,10 @@ class Session(SQLModel, table=True):
     work_branch: str | None = Field(default=None, max_length=255)
     pushed_sha: str | None = Field(default=None, max_length=64)  # the branch's tip on the remote
     source: str = Field(default="api", max_length=16)  # where it was started: api | web | slack
+    # Spending (openinspect_core/services/spend.py): this session's own limit in USD (None: the
+    # OPENINSPECT_SESSION_SPEND_LIMIT_USD default), and since when its queue has waited for it.
+    spend_limit_usd: float | None = None
+    spend_held_at: datetime | None = _time(nullable=True)
 
 
 class Participant(SQLModel, table=True):
@@ -282,14 +286,41 @@ class SandboxLogLine(SQLModel, table=True):
     line: str = Field(max_length=4000)
 
 
+class SessionChanges(SQLModel, table=True):
+    """A session's changes against its base branch, as its sandbox last read them (a ``changes`` event):
+    one row per session, replaced after each turn, kept after the sandbox has ended
+    (``services.changes``)."""
+
+    __tablename__ = "session_changes"
+
+    session_id: str = Field(foreign_key="session.id", primary_key=True, max_length=32)
+    message_id: str | None = Field(default=None, max_length=32)  # the turn they were read after
+    sandbox_id: str = Field(max_length=32)
+    base_ref: str = Field(max_length=300)
+    base_sha: str | None = Field(default=None, max_length=64)
+    head_sha: str | None = Field(default=None, max_length=64)
+    file_count: int = 0  # listed or not
+    additions: int = 0
+    deletions: int = 0
+    folded: int = 0  # files whose diff was left out (binary, or over a size cap)
+    data: dict[str, Any] = _json()  # the event's files, caps and the rest (ChangesSnapshot)
+    updated_at: datetime = _time()
+
+
 class Artifact(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     session_id: str = Field(foreign_key="session.id", index=True, max_length=32)
     message_id: str | None = Field(default=None, max_length=32)
     kind: str = Field(max_length=16)  # commit | branch | pr | screenshot | diff
-    ref: str = Field(max_length=2000)
+    ref: str = Field(max_length=2000)  # a commit's sha, a PR's URL; a stored file's page URL
     data: dict[str, Any] = _json()
     created_at: datetime = _time()
+    # A stored file (a screenshot): where its bytes are in the artifact store, what they are (judged
+    # by the bytes) and how many; None for artifacts that are only a reference (commits, PRs).
+    storage_key: str | None = Field(default=None, max_length=300)
+    content_type: str | None = Field(default=None, max_length=64)
+    size_bytes: int | None = None
+    sandbox_id: str | None = Field(default=None, max_length=32)  # the sandbox that uploaded it
 
 
 class Sandbox(SQLModel, table=True):
@@ -330,6 +361,8 @@ class ModelUsage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     session_id: str = Field(foreign_key="session.id", index=True, max_length=32)
     sandbox_id: str = Field(foreign_key="sandbox.id", max_length=32)
+    # The prompt running when the call was made (None: none was, e.g. a title asked between turns).
+    message_id: str | None = Field(default=None, max_length=32, index=True)
     model: str = Field(max_length=200)
     input_tokens: int = 0
     output_tokens: int = 0

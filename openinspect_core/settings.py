@@ -28,7 +28,7 @@ class Setting:
     default: str | None
     help: str
     # Read without code of its own into the field named after it (OPENINSPECT_MAX_FRAME_BYTES ->
-    # max_frame_bytes): "int", "bool", "str" or "list" (comma-separated); "" for the older, hand-read ones.
+    # max_frame_bytes): "int", "float", "bool", "str" or "list" (comma-separated); "" for the older, hand-read ones.
     kind: str = ""
 
     @property
@@ -120,16 +120,39 @@ SETTINGS: tuple[Setting, ...] = (
             "int"),
     Setting("OPENINSPECT_MAX_REQUEST_BYTES", "1048576", "Largest request body (chunked or not).", "int"),
     Setting("OPENINSPECT_MAX_PAGE_BYTES", "1048576", "Most bytes of events in one page or stream batch.", "int"),
+    # Live previews (docs/previews.md#live-previews): the web process proxies a sandbox's declared dev servers.
+    Setting("OPENINSPECT_PREVIEW_TIMEOUT_SECONDS", "30",
+            "Live previews: longest wait for a dev server to connect and to answer (then 504).", "int"),
+    Setting("OPENINSPECT_PREVIEW_MAX_RESPONSE_BYTES", "67108864",
+            "Live previews: largest answer passed on from a dev server (a larger one is refused or cut off).", "int"),
+    Setting("OPENINSPECT_PREVIEW_GRANT_SECONDS", "3600",
+            "Live previews: how long an opened preview's URL works before the page must be opened again.", "int"),
     Setting("OPENINSPECT_MAX_FRAME_BYTES", "262144", "Largest frame a sandbox bridge may send.", "int"),
     Setting("OPENINSPECT_BRIDGE_MAX_EVENTS_PER_SECOND", "500", "Sustained events per second one sandbox may send.",
             "int"),
     Setting("OPENINSPECT_BRIDGE_MAX_BYTES_PER_SECOND", "2097152", "Sustained bytes per second one sandbox may send.",
+            "int"),
+    # The verify gate and the Changes panel (docs/previews.md#verify-gate, #changes).
+    Setting("OPENINSPECT_VERIFY_TIMEOUT_SECONDS", _number(launch.VERIFY_TIMEOUT_SECONDS),
+            "Limit for `.openinspect/verify.sh`, run after each turn that made commits; still running then, it "
+            "is killed and reported as timed out.", "int"),
+    Setting("OPENINSPECT_CHANGES_MAX_FILE_BYTES", str(launch.CHANGES_MAX_FILE_BYTES),
+            "A file whose diff is larger is folded in the Changes panel (its counts are still shown).", "int"),
+    Setting("OPENINSPECT_CHANGES_MAX_TOTAL_BYTES", str(launch.CHANGES_MAX_TOTAL_BYTES),
+            "Diffs beyond this many bytes in all are folded in the Changes panel (at most 229376: one event).",
             "int"),
     # The model proxy: sandboxes reach the model through it and never hold the provider's key.
     Setting("OPENINSPECT_MODEL_PROXY_HOST", "127.0.0.1", "Interface the model proxy binds.", "str"),
     Setting("OPENINSPECT_MODEL_PROXY_PORT", "8766", "Port of the model proxy (0 = any free).", "int"),
     Setting("OPENINSPECT_MODEL_PROXY_PUBLIC_URL", None,
             "URL sandboxes use to reach the model proxy; default http://<host>:<port>.", "str"),
+    # Cost (docs/previews.md#cost): what the proxy meters, and when a session's queue waits.
+    Setting("OPENINSPECT_SESSION_SPEND_LIMIT_USD", None,
+            "Default spend limit of a session in USD (each session may override it); once reached, the running "
+            "turn finishes and queued prompts wait. Unset: no limit.", "float"),
+    Setting("OPENINSPECT_MODEL_PRICES", "",
+            "Prices for models whose answers state no cost, comma-separated `model=input/output` in USD per "
+            "million tokens (`*` for any other), e.g. `gpt-4.1=2/8,*=1/4`; unpriced calls cost 0.", "list"),
     # GitHub (docs/github.md): sign-in, the App's repositories, pushes and pull requests.
     Setting("OPENINSPECT_GITHUB_APP_ID", None, "The GitHub App's id; set, sessions use the App's repositories.",
             "str"),
@@ -174,6 +197,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OPENINSPECT_SLACK_CHOOSER_MODEL", None,
             "When the rules cannot choose a repository, ask this model (`provider/model`, through the "
             "provider settings) before offering buttons; unset, buttons at once.", "str"),
+    # Artifacts (screenshots the agent takes): docs/previews.md#screenshots.
+    Setting("OPENINSPECT_ARTIFACT_MAX_BYTES", "10485760",
+            "Largest artifact (a screenshot) a sandbox may upload, in bytes (default 10 MiB).", "int"),
+    Setting("OPENINSPECT_ARTIFACT_MAX_PER_SESSION", "500", "Most artifacts (screenshots) one session may keep.",
+            "int"),
+    Setting("OPENINSPECT_ARTIFACT_S3_BUCKET", None,
+            "Keep artifacts in this S3-compatible bucket; unset, as files under `<data dir>/artifacts`.", "str"),
+    Setting("OPENINSPECT_ARTIFACT_S3_ENDPOINT_URL", "https://s3.amazonaws.com",
+            "The bucket's S3 endpoint (MinIO, Ceph, R2…: its own URL).", "str"),
+    Setting("OPENINSPECT_ARTIFACT_S3_REGION", None, "The bucket's region; unset, asked of the endpoint.", "str"),
+    Setting("OPENINSPECT_ARTIFACT_S3_PREFIX", "artifacts/", "Key prefix of artifacts in the bucket.", "str"),
+    Setting("OPENINSPECT_ARTIFACT_S3_ACCESS_KEY_ID", None,
+            "Access key for the bucket; unset, `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` or the instance's role.",
+            "str"),
+    Setting("OPENINSPECT_ARTIFACT_S3_SECRET_ACCESS_KEY", None, "Secret key for the bucket (with the access key).",
+            "str"),
 )
 _DEFAULTS = {s.env: s.default for s in SETTINGS}
 
@@ -196,6 +235,8 @@ def _typed(setting: Setting, raw: str | None, number: Callable[[str, type[int]],
             return value in ("true", "1", "yes")
         case "list":
             return tuple(item.strip() for item in (raw or "").split(",") if item.strip())
+        case "float":
+            return None if raw is None else float(number(setting.env, float))  # type: ignore[arg-type]
         case _:
             return raw
 
@@ -244,6 +285,19 @@ def _check_slack(values: dict[str, object]) -> None:
     if model is not None and "/" not in str(model):
         raise ConfigError(f"OPENINSPECT_SLACK_CHOOSER_MODEL must look like provider/model, got {model!r}")
 
+
+def _check_artifacts(values: dict[str, object]) -> None:
+    """Artifact settings that cannot work are refused at start, naming the setting."""
+    if int(values["artifact_max_bytes"]) < 1024:  # type: ignore[call-overload]
+        raise ConfigError("OPENINSPECT_ARTIFACT_MAX_BYTES must be at least 1024 (no screenshot is smaller)")
+    if values["artifact_s3_bucket"] is None:
+        return
+    url = str(values["artifact_s3_endpoint_url"])
+    if not url.startswith(("https://", "http://")):
+        raise ConfigError(f"OPENINSPECT_ARTIFACT_S3_ENDPOINT_URL must be an http(s) URL, got {url!r}")
+    if bool(values["artifact_s3_access_key_id"]) != bool(values["artifact_s3_secret_access_key"]):
+        raise ConfigError("OPENINSPECT_ARTIFACT_S3_ACCESS_KEY_ID and OPENINSPECT_ARTIFACT_S3_SECRET_ACCESS_KEY "
+                          "go together: set both, or neither")
 
 def _opencode_default() -> str:
     pinned = PROJECT_ROOT / "node_modules" / ".bin" / "opencode"
@@ -316,12 +370,20 @@ class Settings:
     max_sandboxes_per_user: int
     max_request_bytes: int
     max_page_bytes: int
+    preview_timeout_seconds: int
+    preview_max_response_bytes: int
+    preview_grant_seconds: int
     max_frame_bytes: int
     bridge_max_events_per_second: int
     bridge_max_bytes_per_second: int
+    verify_timeout_seconds: int
+    changes_max_file_bytes: int
+    changes_max_total_bytes: int
     model_proxy_host: str
     model_proxy_port: int
     model_proxy_public_url: str | None
+    session_spend_limit_usd: float | None
+    model_prices: tuple[str, ...]
     github_app_id: str | None
     github_app_private_key_file: str | None
     github_app_private_key: str | None = field(repr=False)
@@ -342,6 +404,14 @@ class Settings:
     slack_port: int
     slack_api_url: str
     slack_chooser_model: str | None
+    artifact_max_bytes: int
+    artifact_max_per_session: int
+    artifact_s3_bucket: str | None
+    artifact_s3_endpoint_url: str
+    artifact_s3_region: str | None
+    artifact_s3_prefix: str
+    artifact_s3_access_key_id: str | None
+    artifact_s3_secret_access_key: str | None = field(repr=False)
 
     @property
     def slack_enabled(self) -> bool:
@@ -451,6 +521,10 @@ class Settings:
                               f"got {values['identity_provider']!r}")
         _check_github(values)
         _check_slack(values)
+        _check_artifacts(values)
+        for name in ("preview_timeout_seconds", "preview_max_response_bytes", "preview_grant_seconds"):
+            if int(values[name]) <= 0:  # type: ignore[call-overload]
+                raise ConfigError(f"OPENINSPECT_{name.upper()} must be a positive number")
         token = values["metrics_token"]
         if token is not None and len(str(token)) < 16:  # guessable; metrics.MIN_TOKEN_CHARS (core imports settings)
             raise ConfigError("OPENINSPECT_METRICS_TOKEN must have at least 16 characters")

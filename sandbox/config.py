@@ -31,11 +31,14 @@ from pathlib import Path
 from urllib.parse import quote
 
 from openinspect_protocol.launch import (
+    CHANGES_MAX_FILE_BYTES,
+    CHANGES_MAX_TOTAL_BYTES,
     ENV_PREFIX,
     HEARTBEAT_INTERVAL_SECONDS,
     MAX_OUTBOX_EVENTS,
     MAX_SCRIPT_OUTPUT_BYTES,
     SECRET_ENV_NAMES,
+    VERIFY_TIMEOUT_SECONDS,
     LaunchError,
     LaunchSpec,
     env_name,
@@ -95,6 +98,9 @@ class SupervisorSettings:
     bot: Identity
     work_branch: str | None = None  # checked out after the clone, pushed on `push`; None: nothing pushed
     git_credentials: bool = False  # clone/fetch/push with credentials from the control plane's broker
+    verify_timeout_seconds: float = VERIFY_TIMEOUT_SECONDS  # .openinspect/verify.sh, after turns with commits
+    changes_max_file_bytes: int = CHANGES_MAX_FILE_BYTES  # one file's diff in a `changes` event
+    changes_max_total_bytes: int = CHANGES_MAX_TOTAL_BYTES  # all of them
 
 
 @dataclass(frozen=True)
@@ -160,6 +166,9 @@ class SandboxConfig:
                 bot=Identity(spec.bot_name, spec.bot_email),
                 work_branch=spec.work_branch or None,
                 git_credentials=spec.git_credentials,
+                verify_timeout_seconds=spec.verify_timeout_seconds,
+                changes_max_file_bytes=spec.changes_max_file_bytes,
+                changes_max_total_bytes=spec.changes_max_total_bytes,
             ),
             agent=AgentConfig(
                 workdir=workspace / "repo",

@@ -33,6 +33,7 @@ from openinspect_protocol import logs
 from openinspect_protocol.redaction import process_redactor
 
 from sandbox.bridge import Bridge
+from sandbox.changes import ChangeReader
 from sandbox.config import ConfigError, SandboxConfig, scrubbed_names
 from sandbox.git_credentials import CredentialBroker, GitCredentials, broker_url
 from sandbox.git_sync import GitRepo, mask_credentials
@@ -42,10 +43,12 @@ from sandbox.log_shipper import LogShipper
 from sandbox.outbox import Outbox
 from sandbox.pull_requests import PullRequestDesk
 from sandbox.pushes import BranchPusher
+from sandbox.screenshots import ArtifactUploader, ScreenshotDesk
 from sandbox.scripts import ScriptRunner
 from sandbox.scrubbing import register_runtime_values
 from sandbox.secret_guard import CommitGuard
 from sandbox.supervisor import Supervisor
+from sandbox.verify import TurnChecks
 
 log = logs.EventLog("sandbox.entrypoint")
 
@@ -94,18 +97,31 @@ def build(config: SandboxConfig) -> Supervisor:
         desk = PullRequestDesk(config.supervisor.work_branch, pusher, bridge.emit,
                                lambda: book.running.message_id if book.running else None)
         agent = dataclasses.replace(agent, pull_request_socket=str(desk.socket_path))
+    # The agent's screenshot tool, in every session: images go up with this sandbox's token.
+    screenshots = ScreenshotDesk(ArtifactUploader(config.bridge),
+                                 lambda: book.running.message_id if book.running else None)
+    agent = dataclasses.replace(agent, screenshot_socket=str(screenshots.socket_path))
+    scripts = ScriptRunner(config.repo_dir, env=config.script_env, emit=bridge.emit,
+                           max_output_bytes=config.max_script_output_bytes)
+    settings = config.supervisor
+    # verify.sh gets the scripts' environment (secrets too); the runtime's own diff gets the child's.
+    checks = TurnChecks(scripts, ChangeReader(config.repo_dir, env=config.child_env,
+                                              max_file_bytes=settings.changes_max_file_bytes,
+                                              max_total_bytes=settings.changes_max_total_bytes),
+                        bridge.emit, verify_timeout_seconds=settings.verify_timeout_seconds)
     return Supervisor(
         config.supervisor,
         bridge=bridge,
         repo=repo,
-        scripts=ScriptRunner(config.repo_dir, env=config.script_env, emit=bridge.emit,
-                             max_output_bytes=config.max_script_output_bytes),
+        scripts=scripts,
         harness=load_harness(config.agent_name)(agent),
         pusher=pusher,
         pull_requests=desk,
+        screenshots=screenshots,
         book=book,
         commit_guard=CommitGuard(repo, config.workspace / "git-hooks", config.secrets),
         log_shipper=ship_logs(bridge),
+        checks=checks,
     )
 
 

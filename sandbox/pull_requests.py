@@ -24,13 +24,9 @@ function naming the running prompt.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import secrets
-import shutil
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import openinspect_protocol as protocol
@@ -39,6 +35,7 @@ from openinspect_protocol.logs import EventLog
 
 from sandbox.harness.base import Emit
 from sandbox.pushes import BranchPusher
+from sandbox.tool_socket import ToolSocket
 
 log = EventLog("sandbox.pull_requests")
 
@@ -47,7 +44,6 @@ log = EventLog("sandbox.pull_requests")
 RESULT_TIMEOUT_SECONDS = 120.0
 # Why: a title and a body of GitHub's maximum size fit many times over.
 MAX_REQUEST_BYTES = 1024 * 1024
-SOCKET_NAME = "pull-request.sock"
 
 
 class PullRequestDesk:
@@ -61,26 +57,17 @@ class PullRequestDesk:
         self._emit = emit
         self._running_message_id = running_message_id
         self._result_timeout_seconds = result_timeout_seconds
-        # A short path of its own (a Unix socket's path is limited to ~100 bytes), private to this user.
-        self._dir = Path(tempfile.mkdtemp(prefix="openinspect-"))
-        self.socket_path = self._dir / SOCKET_NAME
+        self._socket = ToolSocket("pull_requests", self._answer, limit_bytes=MAX_REQUEST_BYTES)
+        self.socket_path = self._socket.path
         self._waiting: dict[str, asyncio.Future[protocol.PullRequestResult]] = {}
-        self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
-        self._server = await asyncio.start_unix_server(self._handle, path=str(self.socket_path),
-                                                       limit=MAX_REQUEST_BYTES)
-        log.info("pull_requests.listening", socket=str(self.socket_path))
+        await self._socket.start()
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 1.0)
-            self._server = None
+        await self._socket.close()
         for waiting in self._waiting.values():
             waiting.cancel()
-        shutil.rmtree(self._dir, ignore_errors=True)
 
     def resolve(self, result: protocol.PullRequestResult) -> bool:
         """Hand the control plane's answer to the request waiting for it; False if none waits."""
@@ -119,20 +106,6 @@ class PullRequestDesk:
         if result.url and not result.error:
             return {"ok": True, "url": result.url, "number": result.number, "branch": self.branch}
         return {"ok": False, "error": result.error or "the control plane opened no pull request"}
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            answer = await self._answer(reader)
-            writer.write(json.dumps(answer).encode() + b"\n")
-            await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError) as exc:
-            log.info("pull_requests.client_gone", error=type(exc).__name__)
-        except Exception:  # one bad request must not cost the server
-            log.exception("pull_requests.failed")
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
 
     async def _answer(self, reader: asyncio.StreamReader) -> dict[str, Any]:
         try:

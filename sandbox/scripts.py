@@ -1,4 +1,4 @@
-"""Running a repository's own scripts: ``.openinspect/setup.sh`` and ``.openinspect/start.sh``.
+"""Running a repository's own scripts: ``.openinspect/setup.sh``, ``start.sh`` and ``verify.sh``.
 
 :class:`ScriptRunner` owns the processes it starts. A script runs under bash in
 the repository, in its own process group (so a timeout kills everything it
@@ -115,8 +115,10 @@ class _OutputPump:
     """Reads one script's pipe, emitting chunks until muted, then reading and dropping."""
 
     def __init__(self, stream: asyncio.StreamReader, transport: asyncio.BaseTransport,
-                 script: protocol.ScriptName, emit: Emit, max_output_bytes: int = MAX_SCRIPT_OUTPUT_BYTES) -> None:
+                 script: protocol.ScriptName, emit: Emit, max_output_bytes: int = MAX_SCRIPT_OUTPUT_BYTES,
+                 message_id: str | None = None) -> None:
         self._stream = stream
+        self._message_id = message_id  # verify.sh runs for a turn: its output belongs to that prompt
         self._transport = transport
         self._script = script
         self._emit = emit
@@ -132,7 +134,7 @@ class _OutputPump:
     def _send(self, text: str) -> None:
         if text and not self._muted and not self._refused:
             try:
-                self._emit(protocol.ScriptOutput(script=self._script, text=text))
+                self._emit(protocol.ScriptOutput(script=self._script, text=text, message_id=self._message_id))
             except OutboxFull as full:  # the control plane is not taking events: keep reading, send no more
                 log.warning("scripts.output_dropped", script=self._script, reason=str(full))
                 self._refused = True
@@ -161,7 +163,7 @@ class _OutputPump:
         log.warning("scripts.output_truncated", script=self._script, limit_bytes=self._max_output_bytes)
         try:
             self._emit(protocol.WarningEvent(
-                code="script_output_truncated",
+                code="script_output_truncated", message_id=self._message_id,
                 message=f"{self._script}.sh printed more than {self._max_output_bytes} bytes; the rest of its "
                         "output was dropped (the script went on)"))
         except OutboxFull:
@@ -258,8 +260,11 @@ class ScriptRunner:
     def exists(self, script: protocol.ScriptName) -> bool:
         return self.path(script).is_file()
 
-    async def run(self, script: protocol.ScriptName, timeout_seconds: float) -> ScriptResult:
-        """Run the script to its end (or kill its process group at the timeout); emit its output."""
+    async def run(self, script: protocol.ScriptName, timeout_seconds: float, *, message_id: str | None = None,
+                  announce_finish: bool = True, keep_background: bool = True) -> ScriptResult:
+        """Run the script to its end (or kill its process group at the timeout); emit its output (tied to
+        ``message_id``, if given), then ``script_finished`` unless the caller reports the end its own way.
+        ``keep_background=False`` ends whatever the script left running once it has exited."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         # Our own pipe, not asyncio's PIPE: asyncio's wait() also waits for its pipes to
@@ -285,7 +290,7 @@ class ScriptRunner:
         reader = asyncio.StreamReader()
         transport, _ = await loop.connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0))
-        pump = _OutputPump(reader, transport, script, self._emit, self._max_output_bytes)
+        pump = _OutputPump(reader, transport, script, self._emit, self._max_output_bytes, message_id)
         pump_task = asyncio.create_task(pump.run(), name=f"scripts.{script}.output")
         timed_out = False
         try:
@@ -299,14 +304,17 @@ class ScriptRunner:
             # From here on, close() owns the reader (cancelled mid-run: close() ends the group too).
             self._background.add(pump_task)
             pump_task.add_done_callback(self._background.discard)
+        if not keep_background and not timed_out and _group_running(process.pid):
+            await self._end_group(process.pid)
         await asyncio.wait({pump_task}, timeout=DRAIN_SECONDS)
         # Whatever still holds the pipe (a background child) is read and dropped from now on.
         pump.mute()
         duration_ms = int((loop.time() - started) * 1000)
         exit_code = None if timed_out else process.returncode
         result = ScriptResult(script, exit_code, timed_out, duration_ms, pump.tail.lines())
-        self._emit(protocol.ScriptFinished(
-            script=script, exit_code=exit_code, timed_out=timed_out, duration_ms=duration_ms))
+        if announce_finish:
+            self._emit(protocol.ScriptFinished(
+                script=script, exit_code=exit_code, timed_out=timed_out, duration_ms=duration_ms))
         log.info("scripts.finished", script=script, exit_code=exit_code, timed_out=timed_out,
                  duration_ms=duration_ms)
         return result

@@ -29,8 +29,9 @@ import contextlib
 import openinspect_protocol as protocol
 from openinspect_protocol import logs
 from openinspect_protocol.logs import EventLog
+from openinspect_protocol.previews import preview_urls
 
-from sandbox import lifecycle
+from sandbox import lifecycle, previews
 from sandbox.bridge import Bridge, BridgeCommand, BridgeRejected
 from sandbox.config import SupervisorSettings
 from sandbox.git_sync import GitError, GitRepo, mask_credentials
@@ -39,8 +40,10 @@ from sandbox.lifecycle import ExitCode, PromptBook, StopAction
 from sandbox.log_shipper import LogShipper
 from sandbox.pull_requests import PullRequestDesk
 from sandbox.pushes import BranchPusher
+from sandbox.screenshots import ScreenshotDesk
 from sandbox.scripts import ScriptRunner
 from sandbox.secret_guard import CommitGuard
+from sandbox.verify import TurnChecks
 
 log = EventLog("sandbox.supervisor")
 
@@ -75,9 +78,11 @@ class Supervisor:
         harness: AgentHarness,
         pusher: BranchPusher | None = None,
         pull_requests: PullRequestDesk | None = None,
+        screenshots: ScreenshotDesk | None = None,
         book: PromptBook | None = None,
         commit_guard: CommitGuard | None = None,
         log_shipper: LogShipper | None = None,
+        checks: TurnChecks | None = None,
         agent_poll_interval_seconds: float = AGENT_POLL_INTERVAL_SECONDS,
         flush_timeout_seconds: float = FLUSH_TIMEOUT_SECONDS,
     ) -> None:
@@ -91,9 +96,11 @@ class Supervisor:
         self._emit = bridge.emit
         self._pusher = pusher or BranchPusher(repo, bridge.emit)
         self._pull_requests = pull_requests
+        self._screenshots = screenshots
         self._book = book or PromptBook()
         self._commit_guard = commit_guard
         self._log_shipper = log_shipper  # the runtime's own log, shipped to be kept with the session
+        self._checks = checks  # verify.sh after turns with commits; the changes after every turn
         self._synced = asyncio.Event()  # pushes wait for the clone
         self._pushes: set[asyncio.Task[object]] = set()
         self._prompt_arrived = asyncio.Event()
@@ -161,6 +168,8 @@ class Supervisor:
         await asyncio.gather(*self._pushes, return_exceptions=True)
         if self._pull_requests is not None:
             await self._pull_requests.close()
+        if self._screenshots is not None:
+            await self._screenshots.close()
         try:
             await self._harness.close()
         except Exception as exc:
@@ -243,6 +252,7 @@ class Supervisor:
         await self._bridge.wait_connected()
         try:
             head_sha = await self._sync()
+            self._declare_previews()
             await self._setup()
             await self._start(head_sha)
             await self._serve()
@@ -263,6 +273,8 @@ class Supervisor:
                                         detail=str(exc)))
             raise _Fatal(protocol.ErrorEvent(code="git_sync_failed", message=str(exc), fatal=True)) from None
         branch = settings.branch or await self._repo.current_branch()
+        if self._checks is not None:  # the changes are measured from where the session started
+            self._checks.changes.base_branch, self._checks.changes.start_sha = branch, head_sha
         if settings.work_branch:
             self._pusher.base_branch = branch  # what the session's branch is compared with
             try:
@@ -277,6 +289,19 @@ class Supervisor:
         self._synced.set()
         self._emit(protocol.GitSync(status="completed", repo_url=shown_url, branch=branch, head_sha=head_sha))
         return head_sha
+
+    def _declare_previews(self) -> None:
+        """Report the repository's declared dev servers (``.openinspect/preview.toml``) once, and tell the agent
+        where they are; a wrong file is a warning and no preview."""
+        declared = previews.read_declaration(self._repo.path)
+        if declared is None:
+            return
+        self._emit(declared)
+        if isinstance(declared, protocol.PreviewPorts):
+            log.info("supervisor.previews_declared", ports=[p.port for p in declared.ports])
+            self._harness.use_previews(preview_urls(declared.ports))
+        else:
+            log.warning("supervisor.previews_invalid", reason=declared.message)
 
     async def _setup(self) -> None:
         if not self._scripts.exists("setup"):
@@ -299,6 +324,8 @@ class Supervisor:
                 raise _Fatal(error)
         if self._pull_requests is not None:
             await self._pull_requests.start()  # before the agent, whose tool connects to it
+        if self._screenshots is not None:
+            await self._screenshots.start()  # the same: before the agent
         version, reason = await self._start_agent()
         if version is None:
             raise _Fatal(protocol.ErrorEvent(code="agent_start_failed", fatal=True, message=reason))
@@ -355,8 +382,8 @@ class Supervisor:
             log.warning("supervisor.ref_tips_failed", message_id=message_id, error=str(exc))
             tips = None
         completion = await self._turn(prompt)
-        if tips is not None:
-            await self._report_commits(message_id, tips)
+        commits = await self._report_commits(message_id, tips) if tips is not None else 0
+        await self._check_turn(message_id, commits)
         if self._commit_guard is not None:
             for warning in self._commit_guard.refusals(message_id):
                 self._emit(warning)
@@ -389,12 +416,21 @@ class Supervisor:
         finally:
             self._in_turn = False
 
-    async def _report_commits(self, message_id: str, tips: tuple[str, ...]) -> None:
+    async def _check_turn(self, message_id: str, commits: int) -> None:
+        """verify.sh when the turn made commits, then the session's changes (sandbox/verify.py)."""
+        if self._checks is None:
+            return
+        if commits:
+            await self._checks.verify(message_id, await self._repo.head_sha())
+        await self._checks.report_changes(message_id)
+
+    async def _report_commits(self, message_id: str, tips: tuple[str, ...]) -> int:
+        """Emit each commit the turn made as an ``artifact``; return how many there were."""
         try:
             commits = await self._repo.commits_since(tips)
         except GitError as exc:
             log.warning("supervisor.commits_unreadable", message_id=message_id, error=str(exc))
-            return
+            return 0
         for commit in commits:
             self._emit(protocol.Artifact(
                 kind="commit",
@@ -408,6 +444,7 @@ class Supervisor:
                     "committer_email": commit.committer_email,
                 },
             ))
+        return len(commits)
 
     async def _restart_agent(self, message_id: str | None) -> None:
         """The agent process is gone: restart it, or raise :class:`_Fatal` after too many tries."""

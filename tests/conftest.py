@@ -102,5 +102,13 @@ def scripted_model() -> Iterator[ScriptedModel]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """End-to-end tests last: Playwright's sync API keeps an event loop running in the
-    main thread for the rest of the session, which asyncio tests cannot share."""
-    items.sort(key=lambda item: "/tests/e2e/" in str(item.path))
+    main thread for the rest of the session, which asyncio tests cannot share. Among them,
+    the modules that start a system of their own (``RUNS_ITS_OWN_SYSTEM``) first: every
+    ``scripts/run`` builds the web front end into the checkout's one ``.web``, so a second
+    system started while the shared one runs would leave that one's pages pointing at the
+    second's (soon stopped) backend."""
+    def order(item: pytest.Item) -> tuple[bool, bool]:
+        e2e = "/tests/e2e/" in str(item.path)
+        own = bool(getattr(getattr(item, "module", None), "RUNS_ITS_OWN_SYSTEM", False))
+        return e2e, e2e and not own
+    items.sort(key=order)

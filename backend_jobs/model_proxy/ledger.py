@@ -4,19 +4,26 @@
 session it serves (the token is looked up by its SHA-256 hash, as it is
 stored; an unknown token or one of a sandbox that has ended is nobody).
 :func:`record` writes one :class:`~openinspect_core.models.ModelUsage` row per
-model call. Nothing here sees the provider's key.
+model call, charged to the prompt running in that sandbox when the call is made
+(the dispatcher runs one prompt at a time per session, so this is unambiguous).
+Nothing here sees the provider's key.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from openinspect_protocol.status import MessageStatus
 from sqlmodel import col, select
 
 from backend_jobs import tokens
 from backend_jobs.model_proxy.metering import Usage
+from openinspect_core.costs import Prices, call_cost_usd
 from openinspect_core.db import Database
-from openinspect_core.models import LIVE_SANDBOX_STATUSES, ModelUsage, Sandbox
+from openinspect_core.models import LIVE_SANDBOX_STATUSES, Message, ModelUsage, Sandbox
+from openinspect_core.notify.local import Notifier
+
+NO_PRICES = Prices()
 
 
 @dataclass(frozen=True)
@@ -36,10 +43,21 @@ async def caller_for(db: Database, token: str) -> Caller | None:
     return None if row is None else Caller(sandbox_id=row[0], session_id=row[1])
 
 
-async def record(db: Database, caller: Caller, usage: Usage) -> ModelUsage:
-    row = ModelUsage(session_id=caller.session_id, sandbox_id=caller.sandbox_id, model=usage.model,
-                     input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, cost=usage.cost)
+async def record(db: Database, caller: Caller, usage: Usage, *, prices: Prices = NO_PRICES,
+                 notifier: Notifier | None = None) -> ModelUsage:
+    """One row for one call, charged to the prompt the caller's sandbox is running (if any); its cost
+    is the provider's stated one, else the configured price. Viewers are told (the header's sums grow)."""
+    cost = call_cost_usd(usage.cost, usage.model, usage.input_tokens, usage.output_tokens, prices)
     async with db.writer() as session:
+        running = (await session.exec(select(Message.id).where(
+            Message.session_id == caller.session_id, Message.sandbox_id == caller.sandbox_id,
+            Message.status == MessageStatus.RUNNING))).first()
+        row = ModelUsage(session_id=caller.session_id, sandbox_id=caller.sandbox_id, message_id=running,
+                         model=usage.model, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                         cost=cost)
         session.add(row)
         await session.commit()
+    if notifier is not None:
+        # Only the sums changed: nothing for the dispatcher (a turn's end, which it does wait for, comes after).
+        notifier.publish(caller.session_id, control=False)
     return row

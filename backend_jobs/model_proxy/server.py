@@ -16,7 +16,7 @@ call, in order:
    call (every forwarded POST) from what the answer reported
    (:class:`~backend_jobs.model_proxy.metering.UsageMeter`), before the answer's
    last byte is sent: once a caller has seen the end of an answer, its cost is on
-   the books (the spend limit of a later issue will rely on that).
+   the books (the spend limit relies on that: docs/previews.md#cost).
 
 Refusals are JSON, ``{"error": {"code", "message"}}``. The log has one line per
 call (session, sandbox, endpoint, status, model, tokens) and never a key, a
@@ -48,8 +48,10 @@ from openinspect_protocol.logs import EventLog
 from backend_jobs.model_proxy import ledger
 from backend_jobs.model_proxy.forwarding import Upstream, UpstreamError, endpoint_of, returned_headers
 from backend_jobs.model_proxy.metering import UsageMeter, inspect_request
+from openinspect_core.costs import parse_prices
 from openinspect_core.db import Database
-from openinspect_core.settings import Settings
+from openinspect_core.notify.local import Notifier
+from openinspect_core.settings import ConfigError, Settings
 
 log = EventLog(__name__)
 
@@ -148,9 +150,14 @@ def _token(headers: list[tuple[str, str]]) -> str:
 class ModelProxy:
     """The HTTP server sandboxes reach the model through; see the module docstring."""
 
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database, notifier: Notifier | None = None) -> None:
         self.settings = settings
         self.db = db
+        self.notifier = notifier
+        try:
+            self.prices = parse_prices(settings.model_prices)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
         self.host = settings.model_proxy_host
         self.port = settings.model_proxy_port  # the real one once started (0 = any free port)
         self.upstream = Upstream(kind=settings.provider_kind, base_url=settings.provider_base_url,
@@ -303,7 +310,7 @@ class ModelProxy:
             usage = meter.result()
             if method == "POST":
                 try:
-                    await ledger.record(self.db, caller, usage)
+                    await ledger.record(self.db, caller, usage, prices=self.prices, notifier=self.notifier)
                 except Exception:  # the answer still goes out; the missing row is in the log
                     log.exception("model_proxy.usage_not_recorded", session_id=caller.session_id,
                                   sandbox_id=caller.sandbox_id, input_tokens=usage.input_tokens,

@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+from openinspect_core.services.previews import PreviewUnavailable
+
 if TYPE_CHECKING:
     from openinspect_core.settings import Settings
 
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
 class Capabilities:
     # Sandboxes keep running when the control plane stops (their bridges reconnect).
     outlives_control_plane: bool = False
+    # The web process can reach a sandbox's declared dev-server ports (live previews: port_address).
+    previews: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,12 @@ class SandboxBackend(ABC):
     @abstractmethod
     async def alive(self) -> set[str]:
         """External ids of the sandboxes this backend is running now."""
+
+    async def port_address(self, external_id: str, port: int) -> tuple[str, int]:
+        """Where the web process connects to reach ``port`` of the sandbox ``external_id`` (a declared
+        dev server: live previews), as ``(host, port)``. Raises :class:`PreviewUnavailable` saying why
+        not; backends without ``capabilities.previews`` always do."""
+        raise PreviewUnavailable(f"the {self.name} sandbox backend has no live previews")
 
     async def close(self) -> None:
         """The control plane is shutting down: stop every sandbox that cannot outlive it."""

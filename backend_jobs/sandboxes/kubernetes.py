@@ -31,6 +31,7 @@ from backend_jobs.sandboxes import kubernetes_manifests as manifests
 from backend_jobs.sandboxes import kubernetes_status as status
 from backend_jobs.sandboxes.base import Capabilities, SandboxBackend, SandboxExit, SandboxSpec, SpawnError
 from backend_jobs.sandboxes.kubernetes_watch import Watcher
+from openinspect_core.services.previews import PreviewUnavailable
 
 if TYPE_CHECKING:
     from openinspect_core.settings import Settings
@@ -40,7 +41,7 @@ log = EventLog(__name__)
 
 class KubernetesSandboxBackend(SandboxBackend):
     name = "kubernetes"
-    capabilities = Capabilities(outlives_control_plane=True)
+    capabilities = Capabilities(outlives_control_plane=True, previews=True)
 
     def __init__(self, api_client: client.ApiClient, pod: manifests.PodSettings) -> None:
         super().__init__()
@@ -145,6 +146,20 @@ class KubernetesSandboxBackend(SandboxBackend):
             and job.metadata.deletion_timestamp is None
             and not any(c.type in ("Complete", "Failed") and c.status == "True" for c in job.status.conditions or [])
         }
+
+    async def port_address(self, external_id: str, port: int) -> tuple[str, int]:
+        """The sandbox's running Pod's own IP (the sandbox NetworkPolicy lets the web Pods in)."""
+        try:
+            listing = await asyncio.to_thread(self.core.list_namespaced_pod, self.pod.namespace,
+                                              label_selector=f"{manifests.LABEL_SANDBOX}={external_id}",
+                                              _preload_content=False)
+        except ApiException as error:
+            log.warning("kubernetes.pod_address_unreadable", sandbox_id=external_id, error=_explain(error))
+            raise PreviewUnavailable(f"cannot find the sandbox's pod: {_explain(error)}") from None
+        ip = status.pod_ip(json.loads(listing.data).get("items") or [])
+        if ip is None:
+            raise PreviewUnavailable("the sandbox's pod is not running (or has no address yet)")
+        return ip, port
 
     # ----------------------------------------------------------------- watching
 

@@ -111,3 +111,16 @@ def sandbox_of_name(name: str) -> str | None:
     """The sandbox id in a sandbox object's name (Events name their object, without labels)."""
     prefix = "oi-sandbox-"
     return name[len(prefix):] if name.startswith(prefix) else None
+
+
+def pod_ip(pods: list[dict[str, Any]]) -> str | None:
+    """The address of the one running Pod among a sandbox's Pods (live previews), None when none runs yet.
+
+    A Pod being deleted is not running any more for this purpose: its dev server is going away.
+    """
+    for pod in pods:
+        status = pod.get("status") or {}
+        deleting = (pod.get("metadata") or {}).get("deletionTimestamp")
+        if status.get("phase") == "Running" and status.get("podIP") and not deleting:
+            return str(status["podIP"])
+    return None

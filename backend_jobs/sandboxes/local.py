@@ -32,7 +32,7 @@ import os
 import shutil
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,6 +43,7 @@ from openinspect_protocol.logs import EventLog
 from backend_jobs.sandboxes import local_isolation as isolation
 from backend_jobs.sandboxes import local_namespace as namespace
 from backend_jobs.sandboxes.base import Capabilities, SandboxBackend, SandboxExit, SandboxSpec, SpawnError
+from openinspect_core.services.previews import PreviewUnavailable
 
 if TYPE_CHECKING:
     from openinspect_core.settings import Settings
@@ -52,6 +53,7 @@ log = EventLog(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STOP_GRACE_SECONDS = 5.0  # the supervisor's own shutdown (closing the agent) takes ~1 s
 LOG_TAIL_BYTES = 2000
+LOOPBACK = "127.0.0.1"  # where a local sandbox's dev servers listen, seen from here
 # The runtime's environment names its sandbox (a launch setting): how tests find runtimes from outside.
 MARKER = env_name("sandbox_id")
 TOKEN_FILE_ENV = env_name("sandbox_token_file")
@@ -74,13 +76,14 @@ class _Running:
 
 class LocalSandboxBackend(SandboxBackend):
     name = "local"
-    capabilities = Capabilities(outlives_control_plane=False)
+    capabilities = Capabilities(outlives_control_plane=False, previews=True)
 
     def __init__(
         self,
         workspaces_dir: Path,
         *,
         hidden: Sequence[Path] = (),
+        reserved_ports: Collection[int] = (),
         command: Sequence[str] | None = None,
         environ: Mapping[str, str] | None = None,
         stop_grace_seconds: float = STOP_GRACE_SECONDS,
@@ -91,9 +94,11 @@ class LocalSandboxBackend(SandboxBackend):
     ) -> None:
         """``hidden``: what no sandbox may see (the data directory); every workspace always is.
         ``max_lifetime_seconds``: 0 means no limit. ``runtime_dir`` holds each sandbox's token
-        directory (default ``sandbox-runtime`` beside the workspaces). ``command`` and
+        directory (default ``sandbox-runtime`` beside the workspaces). ``reserved_ports``: the control
+        plane's own ports on this machine, never a sandbox's preview. ``command`` and
         ``project_root`` change only in tests of this backend itself."""
         super().__init__()
+        self.reserved_ports = frozenset(p for p in reserved_ports if p)
         self.workspaces_dir = Path(workspaces_dir).absolute()
         self.runtime_dir = (Path(runtime_dir) if runtime_dir else self.workspaces_dir.parent / RUNTIME_DIR).absolute()
         self.hidden = (self.workspaces_dir, self.runtime_dir, *(Path(p).absolute() for p in hidden))
@@ -115,7 +120,8 @@ class LocalSandboxBackend(SandboxBackend):
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalSandboxBackend:
         return cls(settings.data_dir / "workspaces", hidden=(settings.data_dir,),
-                   max_lifetime_seconds=settings.sandbox_max_lifetime_seconds)
+                   max_lifetime_seconds=settings.sandbox_max_lifetime_seconds,
+                   reserved_ports=(settings.web_port, settings.bridge_port, settings.model_proxy_port))
 
     def workspace(self, session_id: str) -> Path:
         return self.workspaces_dir / session_id
@@ -264,6 +270,15 @@ class LocalSandboxBackend(SandboxBackend):
 
     async def alive(self) -> set[str]:
         return {eid for eid, r in self._running.items() if r.process.returncode is None}
+
+    async def port_address(self, external_id: str, port: int) -> tuple[str, int]:
+        # Local sandboxes share this machine's network (local_isolation): a dev server's port is a loopback
+        # port here. Whether the sandbox is alive is the caller's check (its row), which holds in a web
+        # process that does not run the sandboxes itself, too.
+        if port in self.reserved_ports:
+            raise PreviewUnavailable(f"port {port} is one of the control plane's own ports on this machine, "
+                                     "never a sandbox's preview", code="preview_port_reserved")
+        return LOOPBACK, port
 
     async def close(self) -> None:
         await super().close()

@@ -27,7 +27,9 @@ from typing import Any, Literal, assert_never
 import openinspect_protocol as p
 from openinspect_protocol.status import STARTUP_STAGES, MessageStatus, SessionStatus
 from openinspect_protocol.timeline import (
+    ArtifactCreated,
     BridgeRejected,
+    ChangesUpdated,
     PromptCancelled,
     PromptFinished,
     PromptQueued,
@@ -37,8 +39,11 @@ from openinspect_protocol.timeline import (
     SandboxExited,
     SandboxSpawning,
     SessionArchived,
+    SessionRenamed,
     SessionRestored,
     SessionStatusChanged,
+    SpendLimitChanged,
+    SpendLimitReached,
     StopRequested,
     TimelineEvent,
 )
@@ -234,7 +239,9 @@ class ThreadState:
             case (StopRequested() | BridgeRejected() | SandboxSpawning() | SandboxExited() | p.GitSync()
                   | p.ScriptOutput() | p.ScriptFinished() | p.Ready() | p.StepStart() | p.StepFinish()
                   | p.ErrorEvent() | p.WarningEvent() | p.SessionTitle() | p.StageChanged()
-                  | p.ExecutionComplete() | p.PullRequestRequested()):
+                  | p.ExecutionComplete() | p.PullRequestRequested() | p.PreviewPorts()
+                  | SessionRenamed() | SpendLimitChanged() | SpendLimitReached()
+                  | p.VerifyFinished() | ChangesUpdated() | ArtifactCreated()):
                 # The session_status and prompt_finished that follow say what these mean for the thread.
                 return []
             case p.TokenDelta():

@@ -14,7 +14,10 @@ from openinspect_protocol.logs import EventLog
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from openinspect_app.api import (
+    artifact_routes,
     auth_routes,
+    change_routes,
+    cost_routes,
     github_routes,
     metrics_routes,
     presence,
@@ -31,6 +34,7 @@ from openinspect_app.http.hosts import TrustedHosts
 from openinspect_app.http.policy import Attached
 from openinspect_app.http.request_ids import RequestIds
 from openinspect_app.http.responses import error_body
+from openinspect_app.previews import routes as preview_routes
 from openinspect_app.slack_bot import SlackBotHandle
 from openinspect_core.context import AppContext
 from openinspect_core.services.errors import ServiceError
@@ -63,8 +67,11 @@ def build_api() -> FastAPI:
                   docs_url=f"{API_PREFIX}/docs", redoc_url=None, swagger_ui_oauth2_redirect_url=None)
     api.state.attached = None
     api.include_router(routes.router, prefix=API_PREFIX)
+    api.include_router(cost_routes.router, prefix=API_PREFIX)  # PATCH /sessions/{id}, /sessions/{id}/cost
     api.include_router(auth_routes.router, prefix=API_PREFIX)
     api.include_router(pull_routes.router, prefix=API_PREFIX)
+    api.include_router(artifact_routes.router, prefix=API_PREFIX)  # screenshots' bytes, for signed-in people
+    api.include_router(change_routes.router, prefix=API_PREFIX)
     api.include_router(github_routes.router, prefix=API_PREFIX)
     api.include_router(secret_routes.router, prefix=API_PREFIX)
     api.include_router(slack_routes.router, prefix=API_PREFIX)
@@ -76,12 +83,15 @@ def build_api() -> FastAPI:
         attached: Attached | None = api.state.attached
         return attached
 
+    # Live previews (/sessions/{id}/preview/{port}/…): each checks its own credential, the sign-in or a grant.
+    api.router.routes.extend(preview_routes.routes(current))
+
     # Added innermost first: RequestIds(CountErrors(TrustedHosts(Cors(BodyLimit(Authenticate(app)))))).
     api.add_middleware(Authenticate, current=current, protected_prefixes=PROTECTED_PREFIXES,
                        public_paths=PUBLIC_PATHS)
     api.add_middleware(BodyLimit, current=current)
     api.add_middleware(Cors, current=current)
-    api.add_middleware(TrustedHosts, current=current)
+    api.add_middleware(TrustedHosts, current=current, own_origin_checked_by=preview_routes.is_preview_websocket)
     api.add_middleware(metrics_routes.CountErrors, current=current)  # sees every refusal, the boundary's too
     api.add_middleware(RequestIds)  # outermost: every response, refusals too, carries X-Request-Id
 

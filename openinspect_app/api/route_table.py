@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
 from openinspect_app.api.app import PUBLIC_PATHS, SIGNED_PATHS
+from openinspect_app.previews.routes import GRANTED_PATH
 
 _PARAM = re.compile(r"{([^}:]+)(:[^}]+)?}")
 
@@ -23,6 +24,7 @@ class HttpRoute:
     method: str
     public: bool  # listed in PUBLIC_PATHS: answers without sign-in credentials
     signed: bool = False  # listed in SIGNED_PATHS: its sender's signature over the body is its credential
+    granted: bool = False  # a live preview's: the grant in its path is its credential, never the cookie
 
     @property
     def params(self) -> tuple[str, ...]:
@@ -37,7 +39,8 @@ def http_routes(api: FastAPI) -> list[HttpRoute]:
     found: list[HttpRoute] = []
     for route in iter_route_contexts(api.routes):  # included routers flattened, with their prefixes
         if route.path is None or not route.methods:
-            continue  # a mount or a WebSocket: the API has none
+            continue  # a mount, or a WebSocket (a live preview's: tests/integration/test_previews.py)
         for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
-            found.append(HttpRoute(route.path, method, route.path in PUBLIC_PATHS, route.path in SIGNED_PATHS))
+            found.append(HttpRoute(route.path, method, route.path in PUBLIC_PATHS, route.path in SIGNED_PATHS,
+                                   route.path == GRANTED_PATH))
     return found

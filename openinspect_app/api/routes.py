@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import StreamingResponse
 from sqlmodel import select
 
+from openinspect_app.api.cost_routes import with_spend
 from openinspect_app.api.deps import Me, System
 from openinspect_app.api.errors import COMMON_ERRORS, error_responses
 from openinspect_app.api.paging import within_bytes
@@ -52,22 +53,28 @@ async def create_session(body: CreateSessionIn, system: System, me: Me) -> Sessi
                                         branch=body.branch, repo=body.repo,
                                         title=body.title, model=body.model, source="api")
         summary = await sessions.summary(work.db, session.id)
+        [out] = await with_spend(work.db, [SessionOut.of(summary)], [summary.session],
+                                 system.context.settings.session_spend_limit_usd)
         work.changed(session.id)
-    return SessionOut.of(summary)
+    return out
 
 
 @router.get("/sessions")
 async def list_sessions(system: System, _: Me, archived: bool = False, limit: int = Query(50, ge=1, le=200),
                         offset: int = Query(0, ge=0, le=MAX_SEQUENCE)) -> list[SessionOut]:
     async with system.context.db.session() as db:
-        return [SessionOut.of(s) for s in await sessions.list_sessions(db, archived=archived, limit=limit,
-                                                                        offset=offset)]
+        found = await sessions.list_sessions(db, archived=archived, limit=limit, offset=offset)
+        return await with_spend(db, [SessionOut.of(s) for s in found], [s.session for s in found],
+                                system.context.settings.session_spend_limit_usd)
 
 
 @router.get("/sessions/{session_id}", responses=NOT_FOUND)
 async def get_session(session_id: SessionId, system: System, _: Me) -> SessionOut:
     async with system.context.db.session() as db:
-        return SessionOut.of(await sessions.summary(db, session_id))
+        summary = await sessions.summary(db, session_id)
+        [out] = await with_spend(db, [SessionOut.of(summary)], [summary.session],
+                                 system.context.settings.session_spend_limit_usd)
+    return out
 
 
 @router.post("/sessions/{session_id}/prompts", status_code=201,

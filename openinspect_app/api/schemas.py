@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from openinspect_app.api.cost_schemas import SessionSpendOut
 from openinspect_core.models import ApiToken, Event, Message, SandboxLogLine, User
 from openinspect_core.services.sessions import SessionSummary
 
@@ -141,6 +142,9 @@ class SessionOut(BaseModel):
     created_at: datetime
     last_activity_at: datetime
     source: str = Field(description="where it was started: `api`, `web` or `slack`")
+    title_from_user: bool = Field(default=False, description="a person gave the title: the agent's later titles "
+                                  "do not replace it")
+    spend: SessionSpendOut | None = Field(default=None, description="tokens and cost so far, and the spend limit")
 
     @classmethod
     def of(cls, summary: SessionSummary) -> SessionOut:
@@ -152,6 +156,7 @@ class SessionOut(BaseModel):
             status=s.status, status_reason=s.status_reason, archived=s.archived_at is not None,
             pending_prompts=summary.pending_prompts, last_event_sequence=s.last_event_seq,
             created_at=s.created_at, last_activity_at=s.last_activity_at, source=s.source,
+            title_from_user=s.title_from_user,
         )
 
 

@@ -18,6 +18,7 @@ def top_bar() -> rx.Component:
             color="inherit",
         ),
         rx.spacer(),
+        color_mode_toggle(),
         rx.cond(
             AuthState.signed_in,
             rx.hstack(
@@ -46,6 +47,23 @@ def top_bar() -> rx.Component:
         top="0",
         z_index="10",
         background="var(--color-background)",
+    )
+
+
+def color_mode_toggle() -> rx.Component:
+    """Light or dark: Reflex's colour mode, switched in the browser and kept there (its own ``theme``
+    key), so no server round trip and nothing about the person."""
+    return rx.tooltip(
+        rx.icon_button(
+            rx.color_mode_cond(light=rx.icon("moon", size=16), dark=rx.icon("sun", size=16)),
+            on_click=rx.toggle_color_mode,
+            variant="ghost",
+            color_scheme="gray",
+            size="2",
+            aria_label="Switch between light and dark",
+            id="color-mode",
+        ),
+        content="Light or dark",
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from openinspect_app.components.changes import verify_badge
 from openinspect_app.components.github_mark import github_mark
 from openinspect_app.components.status import PULL_REQUEST_COLORS, status_badge
 from openinspect_app.live.github_entries import PR_CLOSED, PR_DRAFT, PR_MERGED
@@ -47,6 +48,7 @@ def pull_request_card(entry: rx.Var) -> rx.Component:
                 class_name="pr-link",
             ),
             state_badge(entry, variant="soft", size="1", class_name="pr-state"),
+            verify_badge(size="1"),  # the session's newest verify.sh outcome, where the PR is judged
             align="center",
             spacing="2",
             wrap="wrap",
@@ -82,6 +84,7 @@ def header_pull_request() -> rx.Component:
                 overflow="hidden", text_overflow="ellipsis", white_space="nowrap", min_width="0",
             ),
             state_badge(pr, variant="soft", size="1"),
+            verify_badge(size="1"),
             align="center",
             spacing="2",
             min_width="0",

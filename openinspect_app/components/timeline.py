@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import reflex as rx
 
+from openinspect_app.components.cost import prompt_cost
 from openinspect_app.components.pull_request import pull_request_card
+from openinspect_app.components.screenshots import screenshot_entry
 from openinspect_app.components.status import ENTRY_COLORS, status_badge
+from openinspect_app.live.artifact_entries import SCREENSHOT
 from openinspect_app.live.github_entries import PULL_REQUEST, PUSH
+
+ENTRY_SPACING = "0.7rem"  # below every row: rows sit in several containers, so no container gap can do it
 
 
 def entry_status(status: rx.Var[str]) -> rx.Component:
@@ -29,8 +34,10 @@ def _prompt(entry: rx.Var) -> rx.Component:
             avatar(entry.author),
             rx.text(entry.author, weight="bold", size="2", class_name="entry-author"),
             entry_status(entry.status),
+            prompt_cost(entry),
             align="center",
             spacing="2",
+            wrap="wrap",
         ),
         rx.text(entry.text, size="3", white_space="pre-wrap", class_name="entry-text", margin_top="0.5em"),
         width="100%",
@@ -45,10 +52,20 @@ def _text(entry: rx.Var) -> rx.Component:
 
 
 def _folded(summary: rx.Component, *body: rx.Component) -> rx.Component:
+    # The chevron says the row unfolds (the browser's own marker is hidden) and turns when it is open.
     return rx.el.details(
-        rx.el.summary(summary, cursor="pointer", list_style="none"),
-        rx.box(*body, padding_top="0.5em"),
+        rx.el.summary(
+            rx.hstack(rx.icon("chevron-right", size=14, class_name="fold-chevron", flex_shrink="0"), summary,
+                      align="center", spacing="1", min_width="0", width="100%"),
+            cursor="pointer",
+            list_style="none",
+            class_name="fold-summary",
+            style={"&::-webkit-details-marker": {"display": "none"}},
+        ),
+        rx.box(*body, padding_top="0.5em", class_name="fold-body"),
         width="100%",
+        style={"& .fold-chevron": {"transition": "transform 0.15s ease", "color": "var(--gray-10)"},
+               "&[open] > summary .fold-chevron": {"transform": "rotate(90deg)"}},
     )
 
 
@@ -77,15 +94,16 @@ def _tool(entry: rx.Var) -> rx.Component:
                     entry.title,
                     size="2",
                     color_scheme="gray",
-                    trim="both",
                     overflow="hidden",
                     text_overflow="ellipsis",
                     white_space="nowrap",
-                    max_width="60vw",
+                    min_width="0",
+                    flex="0 1 auto",
                 ),
                 entry_status(entry.status),
                 align="center",
                 spacing="2",
+                min_width="0",
             ),
             rx.text("Input", size="1", weight="bold"),
             _code(entry.detail),
@@ -106,8 +124,11 @@ def _script(entry: rx.Var) -> rx.Component:
                 rx.code(".openinspect/", entry.detail, ".sh"),
                 rx.text(entry.meta, size="1", color_scheme="gray"),
                 rx.cond(entry.status != "", entry_status(entry.status)),
+                rx.cond(entry.output != "", rx.text("output", size="1", color_scheme="gray",
+                                                    class_name="fold-hint")),
                 align="center",
                 spacing="2",
+                wrap="wrap",
             ),
             _code(entry.output),
         ),
@@ -165,6 +186,7 @@ def entry_view(entry: rx.Var) -> rx.Component:
             ("warning", _callout(entry, "amber", "triangle-alert", "entry-warning")),
             ("error", _callout(entry, "red", "circle-x", "entry-error")),
             ("artifact", _artifact(entry)),
+            (SCREENSHOT, screenshot_entry(entry)),
             (PULL_REQUEST, pull_request_card(entry)),
             (PUSH, _line(entry, "git-branch", "green")),
             _line(entry, "info", "gray"),
@@ -173,4 +195,5 @@ def entry_view(entry: rx.Var) -> rx.Component:
         custom_attrs={"data-kind": entry.kind, "data-seq": entry.seq},
         class_name="timeline-entry",
         width="100%",
+        margin_bottom=ENTRY_SPACING,
     )

@@ -22,9 +22,16 @@ from typing import Any
 
 from openinspect_protocol import ProtocolError, PushComplete, SessionTitle
 from openinspect_protocol.logs import EventLog
-from openinspect_protocol.timeline import SessionArchived, SessionRestored, SessionStatusChanged, TimelineEvent
+from openinspect_protocol.timeline import (
+    SessionArchived,
+    SessionRenamed,
+    SessionRestored,
+    SessionStatusChanged,
+    TimelineEvent,
+)
 from sqlmodel import col, select
 
+from openinspect_app.live.cost_view import read_cost_fields
 from openinspect_app.live.presence import PresenceBook
 from openinspect_app.live.timeline_view import Entry, TimelineView
 from openinspect_app.live.viewer_guard import ViewerGuard
@@ -45,7 +52,7 @@ SWEEP_SECONDS = 2.0  # presence is re-judged this often
 REREAD_SECONDS = 15.0  # events are re-read this often even without a notification (they are hints)
 # The events that change the session row's fields the page shows (others need not re-read it).
 SUMMARY_EVENTS: tuple[type, ...] = (
-    SessionStatusChanged, SessionTitle, SessionArchived, SessionRestored, PushComplete)
+    SessionStatusChanged, SessionTitle, SessionArchived, SessionRestored, PushComplete, SessionRenamed)
 LINGER_SECONDS = 60.0  # keep a projection this long after its last viewer left
 ARTIFACTS_SHOWN = 50
 
@@ -229,9 +236,15 @@ class LiveSessions:
                 if full or summary_changed:
                     projection.summary = _summary_fields(await sessions.summary(db, projection.session_id), view,
                                                          await threads.thread_of_session(db, projection.session_id))
+                # Spending grows without events (the proxy's rows): read on every read (live/cost_view.py).
+                spending = await read_cost_fields(db, projection.session_id,
+                                                  self.context.settings.session_spend_limit_usd)
             out = projection.window.changes(view.entries, changed, full=full)
+            out.update(spending)
             out.update(projection.summary, queue=view.queue(), artifacts=view.artifacts(ARTIFACTS_SHOWN),
-                       pull_request=view.pull_request())
+                       pull_request=view.pull_request(), preview_ports=list(view.preview_ports))
+            # The verify badge and the Changes panel's cue (live/gate_entries.py).
+            out.update(verify=view.verify, verify_detail=view.verify_detail, changes_seq=view.changes_seq)
         out["participants"] = self.presence.snapshot(projection.session_id)
         # Only what differs from what viewers already have (Reflex sends every var that is set).
         fresh = {k: v for k, v in out.items() if full or k.startswith("slot_") or k == "tail"

@@ -19,7 +19,9 @@ from typing import Any, assert_never
 import openinspect_protocol as p
 from openinspect_protocol.status import MessageStatus, SessionStatus
 from openinspect_protocol.timeline import (
+    ArtifactCreated,
     BridgeRejected,
+    ChangesUpdated,
     PromptCancelled,
     PromptFinished,
     PromptQueued,
@@ -29,12 +31,18 @@ from openinspect_protocol.timeline import (
     SandboxExited,
     SandboxSpawning,
     SessionArchived,
+    SessionRenamed,
     SessionRestored,
     SessionStatusChanged,
+    SpendLimitChanged,
+    SpendLimitReached,
     StopRequested,
     TimelineEvent,
 )
 
+from openinspect_app.live import artifact_entries as shots
+from openinspect_app.live import cost_entries as cost
+from openinspect_app.live import gate_entries as gate
 from openinspect_app.live import github_entries as gh
 
 # What a browser gets of large texts; the rest stays in the database (and the REST API).
@@ -78,6 +86,14 @@ class QueuedPrompt:
 
 
 @dataclass
+class PreviewButton:
+    """One "Open preview" button: the port (its proxy URL is built from it) and its label."""
+
+    port: int
+    label: str
+
+
+@dataclass
 class TimelineView:
     entries: list[Entry] = field(default_factory=list)
     index: dict[str, int] = field(default_factory=dict)
@@ -90,6 +106,12 @@ class TimelineView:
     pending: list[str] = field(default_factory=list)
     artifact_indices: list[int] = field(default_factory=list)
     pull_request_key: str = ""  # the newest PR card's key: the one the session's header shows
+    # The newest verify.sh outcome (passed, failed, timed_out; "" before any) and its detail: the badges.
+    verify: str = ""
+    verify_detail: str = ""
+    changes_seq: int = 0  # the newest changes_updated: the Changes panel reloads when it moves
+    # The live sandbox's declared dev servers (preview_ports); empty once it has exited.
+    preview_ports: list[PreviewButton] = field(default_factory=list)
 
     # ------------------------------------------------------------------ fold
 
@@ -121,8 +143,20 @@ class TimelineView:
             case SessionRestored():
                 self.archived = False
                 return self._note(sequence, "Session restored")
-            case SandboxSpawning() | SandboxExited():
+            case SandboxExited():
+                self.preview_ports = []  # a dev server ends with its sandbox; the next one declares again
+                return set()
+            case SandboxSpawning():
                 return set()  # the session_status that follows says what it means
+            # Titles and spending (live/cost_entries.py).
+            case SessionRenamed():
+                self.title = event.title
+                return self._note(sequence, cost.renamed_text(event))
+            case SpendLimitChanged():
+                return self._note(sequence, cost.limit_changed_text(event))
+            case SpendLimitReached():
+                return self._add(Entry(key=f"event:{sequence}", kind="warning", seq=sequence,
+                                       text=cost.limit_reached_text(event), tool=cost.SPEND_HELD))
             # Sandbox events.
             case p.GitSync():
                 return self._git_sync(sequence, event)
@@ -130,6 +164,13 @@ class TimelineView:
                 return self._script_output(sequence, event)
             case p.ScriptFinished():
                 return self._script_finished(sequence, event)
+            # The verify gate and the Changes panel (live/gate_entries.py).
+            case p.VerifyFinished():
+                return self._verify_finished(sequence, event)
+            case ChangesUpdated():
+                self.changes_seq = sequence
+                return self._note(sequence, gate.changes_text(event), kind=gate.CHANGES,
+                                  message_id=event.message_id or "")
             case p.Ready():
                 return self._note(sequence, f"Agent ready ({event.agent} {event.agent_version})".strip())
             case p.TokenDelta():
@@ -146,6 +187,9 @@ class TimelineView:
                 return self._note(sequence, event.message, kind="warning", message_id=event.message_id or "")
             case p.Artifact():
                 return self._artifact(sequence, event)
+            case ArtifactCreated():  # a screenshot the agent took (live/artifact_entries.py)
+                return self._add(Entry(key=f"event:{sequence}", kind=shots.SCREENSHOT, seq=sequence,
+                                       **shots.screenshot_fields(event)))
             case p.SessionTitle():
                 self.title = event.title
                 return set()
@@ -162,6 +206,9 @@ class TimelineView:
             case PullRequestFailed():
                 return self._add(Entry(key=f"event:{sequence}", kind="warning", seq=sequence,
                                        text=gh.pull_request_failed_text(event), url=gh.web_url(event.compare_url)))
+            case p.PreviewPorts():
+                self.preview_ports = [PreviewButton(port.port, port.label) for port in event.ports]
+                return self._note(sequence, _previews_text(event)) if event.ports else set()
             case p.StageChanged() | p.StepStart() | p.ExecutionComplete():
                 # Shown elsewhere: the stage by the session's status, the end of a prompt by prompt_finished.
                 return set()
@@ -228,7 +275,8 @@ class TimelineView:
 
     def _prompt_finished(self, seq: int, event: PromptFinished) -> set[int]:
         self._drop_pending(event.message_id)
-        changed = self._update(f"prompt:{event.message_id}", status=event.status)
+        changed = self._update(f"prompt:{event.message_id}", status=event.status,
+                               meta=cost.usage_label(event.usage))
         if event.status == MessageStatus.FAILED and event.error:
             changed |= self._note(seq, event.error, kind="error", message_id=event.message_id)
         return changed
@@ -247,7 +295,7 @@ class TimelineView:
         return self._note(seq, f"Repository ready ({branch} at {sha})" if sha else "Repository ready")
 
     def _script_output(self, seq: int, event: p.ScriptOutput) -> set[int]:
-        key = f"script:{event.script}:{self._sandbox_round()}"
+        key = gate.script_key(event.script, event.message_id, self._sandbox_round())
         if key not in self.index:
             return self._add(Entry(key=key, kind="script", seq=seq, detail=event.script, status=RUNNING,
                                    output=_tail(event.text, SCRIPT_OUTPUT_PREVIEW_CHARS)))
@@ -255,12 +303,21 @@ class TimelineView:
         return self._update(key, output=_tail(entry.output + event.text, SCRIPT_OUTPUT_PREVIEW_CHARS))
 
     def _script_finished(self, seq: int, event: p.ScriptFinished) -> set[int]:
-        key = f"script:{event.script}:{self._sandbox_round()}"
+        key = gate.script_key(event.script, event.message_id, self._sandbox_round())
         ok = event.exit_code == 0 and not event.timed_out
         meta = "timed out" if event.timed_out else f"exit {event.exit_code}"
         if key not in self.index:
             self._add(Entry(key=key, kind="script", seq=seq, detail=event.script))
         return self._update(key, status=COMPLETED if ok else ERROR, meta=f"{meta} · {event.duration_ms / 1000:.1f} s")
+
+    def _verify_finished(self, seq: int, event: p.VerifyFinished) -> set[int]:
+        badge = gate.verify_badge(event)
+        self.verify, self.verify_detail = badge["verify"], badge["verify_detail"]
+        key = gate.script_key(gate.VERIFY, event.message_id, self._sandbox_round())
+        if key not in self.index:  # it printed nothing
+            self._add(Entry(key=key, kind="script", seq=seq, detail=gate.VERIFY, message_id=event.message_id or ""))
+        return self._update(key, status=COMPLETED if event.outcome == "passed" else ERROR,
+                            meta=gate.verify_meta(event), title=gate.VERIFY_LABELS[event.outcome])
 
     def _sandbox_round(self) -> int:
         # Scripts run again in every new sandbox of the session: one entry per run.
@@ -331,6 +388,10 @@ class TimelineView:
             return self._update(key, **gh.pull_request_fields(event))
         self.pull_request_key = key
         return self._add(Entry(key=key, kind=gh.PULL_REQUEST, seq=seq, **gh.pull_request_fields(event)))
+
+
+def _previews_text(event: p.PreviewPorts) -> str:
+    return "Live preview: " + ", ".join(f"{port.label} (port {port.port})" for port in event.ports)
 
 
 def _paragraph_break(text: str) -> int | None:

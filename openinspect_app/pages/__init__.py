@@ -19,6 +19,7 @@ from openinspect_app.state.secrets import SecretsState
 from openinspect_app.state.session import SessionPage, SessionShared, forget_viewers
 from openinspect_app.state.sessions import SessionsPage
 from openinspect_app.state.settings import SettingsState
+from openinspect_app.state.sidebar import SessionSidebar
 from openinspect_app.state.sign_in import SignInPage
 from openinspect_app.state.slack import SlackLinkPage, SlackSettings
 
@@ -33,5 +34,6 @@ def register(app: rx.App) -> None:
                  on_load=[SettingsState.open, SecretsState.open, SlackSettings.open])
     app.add_page(slack_link_page, route=SLACK_LINK, title="Link Slack · Open-Inspect", on_load=SlackLinkPage.open)
     app.add_page(
-        session_page, route=SESSION, title="Session · Open-Inspect", on_load=[SessionShared.join, SessionPage.open]
+        session_page, route=SESSION, title="Session · Open-Inspect",
+        on_load=[SessionShared.join, SessionPage.open, SessionSidebar.open]
     )

@@ -1,19 +1,26 @@
-"""The session page: live timeline, start-up progress, people, queue, prompt box."""
+"""The session page: the sessions sidebar, the header, live timeline, start-up progress, people, queue,
+prompt box, keyboard shortcuts."""
 
 from __future__ import annotations
 
 import reflex as rx
 from openinspect_protocol.status import STARTUP_STAGES, MessageStatus, SessionStatus
 
-from openinspect_app.components.layout import page
+from openinspect_app.components.app_shell import app_shell, main_column
+from openinspect_app.components.changes import changes_panel, verify_badge
+from openinspect_app.components.cost import editable_title, session_cost, spend_notice
+from openinspect_app.components.previews import preview_buttons
 from openinspect_app.components.pull_request import create_button, create_dialog, header_pull_request
 from openinspect_app.components.sandbox_log import sandbox_log_panel
+from openinspect_app.components.session_sidebar import session_sidebar
+from openinspect_app.components.shortcuts import shortcuts_help, shortcuts_script
 from openinspect_app.components.source import slack_thread_link, source_badge
 from openinspect_app.components.status import SESSION_COLORS, status_badge
 from openinspect_app.components.timeline import avatar, entry_view
 from openinspect_app.live.projector import SLOT_VARS
 from openinspect_app.routes import SESSIONS
 from openinspect_app.state.session import SessionPage, SessionShared
+from openinspect_app.state.sidebar import SessionSidebar
 
 STAGE_LABELS: dict[SessionStatus, str] = {
     SessionStatus.SPAWNING: "Spawning",
@@ -26,12 +33,19 @@ PRESENCE_COLORS = {"active": "var(--green-9)", "idle": "var(--amber-9)", "away":
 SLOTS = [getattr(SessionShared, name) for name in SLOT_VARS]
 
 
-def header() -> rx.Component:
+def header(*actions: rx.Component) -> rx.Component:
+    """The session's header. ``actions``: more buttons for its right-hand row (the slot for
+    per-session actions such as "Open preview"), placed before the status badge."""
     return rx.flex(
         rx.vstack(
             rx.hstack(
-                rx.link(rx.icon("arrow-left", size=16), href=SESSIONS),
-                rx.heading(SessionShared.title, size="5", id="session-title"),
+                # At phone width the sidebar is a drawer: this opens it (the back arrow is the wide screen's).
+                rx.icon_button(rx.icon("panel-left", size=16), variant="ghost", size="2", color_scheme="gray",
+                               on_click=SessionSidebar.toggle_drawer, aria_label="Sessions", id="sidebar-open",
+                               display=rx.breakpoints(initial="inline-flex", md="none")),
+                rx.link(rx.icon("arrow-left", size=16), href=SESSIONS, aria_label="All sessions",
+                        display=rx.breakpoints(initial="none", md="inline")),
+                editable_title(),
                 source_badge(SessionShared.source, id="session-source"),
                 slack_thread_link(SessionShared.slack_thread, id="slack-thread"),
                 align="center",
@@ -47,13 +61,16 @@ def header() -> rx.Component:
                 id="session-repo",
             ),
             header_pull_request(),
+            session_cost(),
             spacing="1",
             min_width="min(100%, 16em)",  # on a phone the buttons wrap below rather than squeeze the title
             flex="1",
         ),
         rx.hstack(
+            *actions,
             create_button(),
             status_badge(SessionShared.status, SESSION_COLORS, size="2", id="session-status"),
+            verify_badge(size="2", id="verify-badge"),
             rx.cond(
                 SessionShared.archived,
                 rx.button("Restore", size="1", variant="soft", on_click=SessionPage.restore, id="restore"),
@@ -61,11 +78,13 @@ def header() -> rx.Component:
                     "Archive", size="1", variant="soft", color_scheme="gray", on_click=SessionPage.archive, id="archive"
                 ),
             ),
+            shortcuts_help(),
             align="center",
             spacing="2",
+            wrap="wrap",
         ),
         justify="between",
-        gap="2",
+        spacing="2",  # Radix's gap (a bare ``gap="2"`` is no CSS length, and was dropped)
         wrap="wrap",
         width="100%",
     )
@@ -94,7 +113,7 @@ def startup_progress() -> rx.Component:
         SessionShared.starting,
         rx.flex(
             *steps,
-            gap="3",
+            spacing="3",
             wrap="wrap",
             padding="0.5em",
             border_radius="8px",
@@ -216,6 +235,8 @@ def timeline() -> rx.Component:
     has_older = rx.cond(
         SessionPage.older_loaded_from >= 0, SessionPage.older_loaded_from > 0, SessionShared.window_start > 0
     )
+    # No gap between the containers (empty slots would leave holes): each entry keeps its own space
+    # below it (components/timeline.py, ``ENTRY_SPACING``), so rows never touch or overlap.
     return rx.flex(
         rx.cond(
             has_older,
@@ -223,20 +244,18 @@ def timeline() -> rx.Component:
                 "Load older", variant="ghost", size="1", on_click=SessionPage.load_older, id="load-older", order="-2"
             ),
         ),
-        rx.flex(rx.foreach(SessionPage.older, entry_view), direction="column", gap="3", order="-1", width="100%"),
+        rx.flex(rx.foreach(SessionPage.older, entry_view), direction="column", order="-1", width="100%"),
         *[
             rx.flex(
                 rx.foreach(slot, entry_view),
                 direction="column",
-                gap="3",
                 width="100%",
                 order=SessionShared.slot_order[i],
             )
             for i, slot in enumerate(SLOTS)
         ],
-        rx.flex(rx.foreach(SessionShared.tail, entry_view), direction="column", gap="3", width="100%", order="100"),
+        rx.flex(rx.foreach(SessionShared.tail, entry_view), direction="column", width="100%", order="100"),
         direction="column",
-        gap="3",
         width="100%",
         id="timeline",
     )
@@ -262,7 +281,7 @@ def prompt_box() -> rx.Component:
             ),
             rx.hstack(
                 rx.text(
-                    "Enter sends, Shift+Enter for a new line",
+                    "Enter sends, Shift+Enter for a new line, Esc stops, ? lists the shortcuts",
                     size="1",
                     color_scheme="gray",
                     display=rx.breakpoints(initial="none", sm="block"),
@@ -293,50 +312,62 @@ def prompt_box() -> rx.Component:
     )
 
 
+def session_body() -> rx.Component:
+    """What scrolls: the timeline, and beside it (below it on narrow screens) people, queue, artifacts."""
+    return rx.vstack(
+        rx.flex(
+            rx.box(timeline(), rx.box(id="end"), flex="1", min_width="0", width="100%"),
+            rx.vstack(
+                participants(),
+                queue(),
+                artifacts(),
+                width=rx.breakpoints(initial="100%", lg="240px"),
+                flex_shrink="0",
+                spacing="4",
+                position=rx.breakpoints(initial="static", lg="sticky"),
+                top="0",
+                id="session-aside",
+            ),
+            direction=rx.breakpoints(initial="column-reverse", lg="row"),
+            spacing="5",
+            width="100%",
+            align="start",
+        ),
+        changes_panel(),
+        sandbox_log_panel(),
+        spacing="4",
+        width="100%",
+    )
+
+
 def session_page() -> rx.Component:
-    return page(
+    # The sidebar, then the session: its header (and what the header says now: spend, start-up,
+    # failure), the timeline scrolling on its own, and the prompt box always in view below it.
+    return app_shell(
+        session_sidebar(),
         rx.cond(
             SessionPage.missing,
-            rx.callout("There is no such session.", icon="circle-x", color_scheme="red"),
-            rx.vstack(
-                header(),
-                create_dialog(),
-                startup_progress(),
-                rx.cond(
-                    SessionShared.status == SessionStatus.FAILED.value,
-                    rx.callout(
-                        SessionShared.status_reason, icon="circle-x", color_scheme="red", width="100%", id="failure"
+            rx.box(rx.callout("There is no such session.", icon="circle-x", color_scheme="red"), padding="1.5em",
+                   flex="1"),
+            main_column(
+                rx.vstack(
+                    header(preview_buttons()),
+                    spend_notice(),
+                    create_dialog(),
+                    startup_progress(),
+                    rx.cond(
+                        SessionShared.status == SessionStatus.FAILED.value,
+                        rx.callout(
+                            SessionShared.status_reason, icon="circle-x", color_scheme="red", width="100%",
+                            id="failure"
+                        ),
                     ),
-                ),
-                rx.flex(
-                    rx.vstack(timeline(), rx.box(id="end"), flex="1", min_width="0", width="100%", spacing="3"),
-                    rx.vstack(
-                        participants(),
-                        queue(),
-                        artifacts(),
-                        width=rx.breakpoints(initial="100%", md="260px"),
-                        flex_shrink="0",
-                        spacing="4",
-                        position=rx.breakpoints(initial="static", md="sticky"),
-                        top="4.5em",
-                    ),
-                    direction=rx.breakpoints(initial="column-reverse", md="row"),
-                    gap="5",
+                    spacing="2",
                     width="100%",
-                    align="start",
                 ),
-                sandbox_log_panel(),
-                rx.box(
-                    prompt_box(),
-                    position="sticky",
-                    bottom="0",
-                    width="100%",
-                    padding_y="0.75em",
-                    background="var(--color-background)",
-                    border_top="1px solid var(--gray-a4)",
-                ),
-                spacing="4",
-                width="100%",
+                session_body(),
+                prompt_box(),
             ),
         ),
+        shortcuts_script(),
     )

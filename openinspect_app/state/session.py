@@ -26,7 +26,7 @@ from openinspect_app import running
 from openinspect_app.live.github_entries import PR_LIVE_STATES
 from openinspect_app.live.presence import Participant
 from openinspect_app.live.projector import SLOT_COUNT
-from openinspect_app.live.timeline_view import Entry, QueuedPrompt
+from openinspect_app.live.timeline_view import Entry, PreviewButton, QueuedPrompt
 from openinspect_app.routes import session_id_from_path
 from openinspect_app.state.auth import AuthState
 from openinspect_app.state.viewer import user_row, who_is_asking
@@ -48,8 +48,20 @@ class SessionShared(rx.SharedState):
     work_branch: str = ""  # the session's own branch, pushed after turns with commits
     pushed: bool = False  # that branch is on GitHub (a PR can be opened from it)
     pull_request: list[Entry] = []  # the newest PR's card (none or one), for the header
+    verify: str = ""  # the newest verify.sh outcome: passed | failed | timed_out; "" before any
+    verify_detail: str = ""  # how it ended, how long it took, the commit
+    changes_seq: int = 0  # the newest changes_updated event: the Changes panel reloads when it moves
     source: str = ""  # where the session was started: api | web | slack
     slack_thread: str = ""  # a Slack-started session's thread in Slack (its address), else ""
+    # Spending and the title's origin (live/cost_view.py fills these; components/cost.py shows them).
+    cost_label: str = ""  # "1,234 tokens · $0.0123": the whole session
+    cost_usd: float = 0.0
+    prompt_costs: dict[str, str] = {}  # per prompt (message id), live while it runs
+    spend_limit_label: str = ""
+    spend_limit_own: str = ""  # the session's own limit ("" = the default)
+    spend_held: bool = False  # the limit is reached and holds the queue
+    spend_notice: str = ""
+    title_from_user: bool = False  # a person gave the title: the agent's does not replace it
     # The live window: a ring of SLOT_COUNT pages (see live/projector.py) and the newest entry.
     # Reflex needs each var declared; a test checks there is one per slot.
     slot_0: list[Entry] = []
@@ -66,6 +78,7 @@ class SessionShared(rx.SharedState):
     queue: list[QueuedPrompt] = []
     participants: list[Participant] = []
     artifacts: list[Entry] = []
+    preview_ports: list[PreviewButton] = []  # the live sandbox's declared dev servers (components/previews.py)
 
     @rx.var
     def busy(self) -> bool:

@@ -34,7 +34,7 @@ from openinspect_core.github.client import PR_PERMISSIONS, GitHubApp, GitHubErro
 from openinspect_core.github.pull_records import draft, scrub
 from openinspect_core.github.running import Running
 from openinspect_core.models import Artifact, Repo, Session, User
-from openinspect_core.services import sessions
+from openinspect_core.services import changes, sessions
 from openinspect_core.services.errors import Conflict, ServiceError
 
 __all__ = ["NotOnGitHub", "NothingPushed", "PullRequestRefused", "apply_webhook", "draft", "open_for_session"]
@@ -101,6 +101,7 @@ async def open_for_session(ctx: Running, session_id: str, requester: User, title
         existing = await pull_records.open_pull(db, session_id, session.work_branch)
         drafted = (await pull_records.draft(db, session_id, origin=ctx.settings.origin)
                    if title is None or body is None else None)
+        verify_warning = changes.verify_warning(await changes.last_verify(db, session_id))
     target = _target(ctx.github, session, repo)
     if isinstance(target, ServiceError):
         await _record(ctx, session_id, target.message, target.code, None, asker)
@@ -109,6 +110,7 @@ async def open_for_session(ctx: Running, session_id: str, requester: User, title
         return existing  # already open: linked, not opened twice
     title = (title or (drafted[0] if drafted else "")).strip()[:pull_records.MAX_TITLE_CHARS]
     body = body if body is not None else (drafted[1] if drafted else "")
+    body = with_verify_warning(body, verify_warning)  # a PR opened while verify.sh fails says so
     token = await (user_token or accounts.user_token)(ctx, requester.id)
     compare_url = None
     try:
@@ -198,6 +200,13 @@ async def _create(gh: Any, target: _Target, *, title: str, body: str, base: str,
             if raced is not None:
                 return raced
         raise error from None
+
+
+def with_verify_warning(body: str, warning: str) -> str:
+    """``body`` led by ``warning`` (the last verify did not pass), once, within GitHub's limit."""
+    if not warning or warning in body:
+        return body
+    return f"{warning}\n\n{body}"[:pull_records.MAX_BODY_CHARS] if body.strip() else warning
 
 
 def _on_behalf(body: str, requester: User) -> str:

@@ -154,3 +154,22 @@ async def user_for_api_token(db: AsyncSession, token: str) -> User | None:
     if needs_touch(found[0]):
         await touch_api_token(db, found[0])
     return found[1]
+
+
+# By row id (a live preview's grant names the credential it was issued for, never the secret) ----------
+
+async def user_for_sign_in_id(db: AsyncSession, sign_in_id: str) -> User | None:
+    """The person of the sign-in ``sign_in_id``, if it is neither expired nor revoked."""
+    row = (await db.exec(
+        select(User).join(SignIn, col(SignIn.user_id) == User.id)
+        .where(SignIn.id == sign_in_id, col(SignIn.revoked_at).is_(None), col(SignIn.expires_at) > utcnow())
+    )).first()
+    return row
+
+
+async def user_for_api_token_id(db: AsyncSession, token_id: str) -> User | None:
+    """The person of the API token ``token_id``, if it is not revoked."""
+    return (await db.exec(
+        select(User).join(ApiToken, col(ApiToken.user_id) == User.id)
+        .where(ApiToken.id == token_id, col(ApiToken.revoked_at).is_(None))
+    )).first()

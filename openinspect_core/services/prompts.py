@@ -24,7 +24,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from openinspect_core.models import Message, User, utcnow
-from openinspect_core.services import sessions, timeline, transitions
+from openinspect_core.services import sessions, spend, timeline, transitions
 from openinspect_core.services.errors import Conflict, InvalidInput, LimitReached, NotFound, TooLarge
 
 log = logs.EventLog(__name__)
@@ -211,7 +211,11 @@ async def finish(db: AsyncSession, message: Message, status: MessageStatus, erro
             changed = True
             break
     if changed:
-        await timeline.append(db, message.session_id, PromptFinished(message_id=message.id, status=status, error=error))
+        # What its model calls cost (the proxy records each call before its answer ends, so all are in).
+        used = await spend.of_prompt(db, message.id) if message.started_at else None
+        usage = spend.turn_usage(used) if used is not None and used.calls else None
+        await timeline.append(db, message.session_id, PromptFinished(message_id=message.id, status=status, error=error,
+                                                                     usage=usage))
     return changed
 
 

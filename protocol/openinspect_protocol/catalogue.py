@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from openinspect_protocol.commands import Command
-from openinspect_protocol.events import Heartbeat, SandboxLog
+from openinspect_protocol.events import ChangesSnapshot, Heartbeat, SandboxLog
 from openinspect_protocol.timeline import CONTROL_EVENT_MODELS, SANDBOX_EVENT_MODELS
 
 _ENVELOPE = frozenset({"type", "seq", "ts", "message_id"})
@@ -58,8 +58,9 @@ def render() -> str:
     ]
     lines += _section("Sandbox events", "Sent by a sandbox's bridge and stored as they come "
                       "(`heartbeat` too is sent, but kept only as the sandbox's liveness; `sandbox_log` is "
-                      "kept with the session as its sandbox log, not on the timeline).",
-                      (*SANDBOX_EVENT_MODELS, Heartbeat, SandboxLog))
+                      "kept with the session as its sandbox log, and `changes` as the session's Changes, not on the "
+                      "timeline).",
+                      (*SANDBOX_EVENT_MODELS, Heartbeat, SandboxLog, ChangesSnapshot))
     lines += _section("Control-plane events", "Added to a session's timeline by the control plane itself.",
                       CONTROL_EVENT_MODELS)
     lines += _section("Commands", "Sent by the control plane to a sandbox's bridge (never stored).", commands)

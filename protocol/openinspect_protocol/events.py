@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, Field, TypeAdapter
 
 from openinspect_protocol.base import Message, TokenUsage, now, parse
+from openinspect_protocol.previews import PreviewPortList
 from openinspect_protocol.version import PROTOCOL_VERSION
 
 # The limits of the columns these values are stored in (openinspect_core/models.py): a frame
@@ -99,7 +100,7 @@ class GitSync(_Event):
     detail: str | None = None
 
 
-ScriptName = Literal["setup", "start"]
+ScriptName = Literal["setup", "start", "verify"]
 
 
 class ScriptOutput(_Event):
@@ -270,14 +271,78 @@ class SandboxLog(_Event):
                          description="lines the sandbox left out before these (its buffer or outbox was full)")
 
 
+VerifyOutcome = Literal["passed", "failed", "timed_out"]
+MAX_VERIFY_TAIL_CHARS = 4000
+
+
+class VerifyFinished(_Event):
+    """``.openinspect/verify.sh`` ran after a turn that made commits (its output came as ``script_output``
+    with ``script`` = ``verify``): passed (exit 0), failed, or timed out (killed at its limit)."""
+
+    type: Literal["verify_finished"] = "verify_finished"
+    outcome: VerifyOutcome
+    exit_code: int | None = Field(description="None when it was killed at the time limit")
+    duration_ms: int = Field(ge=0)
+    timeout_seconds: float = Field(gt=0, allow_inf_nan=False, description="the limit it ran under")
+    head_sha: str | None = Field(default=None, max_length=64, description="the commit it checked")
+    tail: str = Field(default="", max_length=MAX_VERIFY_TAIL_CHARS, description="the last lines of its output")
+
+
+MAX_CHANGED_FILES = 500  # files listed in one `changes` event; the rest are counted in `files_omitted`
+MAX_CHANGED_PATH_CHARS = 4096
+FoldReason = Literal["", "binary", "file_cap", "total_cap"]
+
+
+class ChangedFile(Message):
+    """One file of a session's changes against its base: its counts and (unless folded) its unified diff."""
+
+    path: str = Field(min_length=1, max_length=MAX_CHANGED_PATH_CHARS)
+    old_path: str | None = Field(default=None, max_length=MAX_CHANGED_PATH_CHARS, description="a rename's source")
+    status: Literal["added", "modified", "deleted", "renamed", "copied", "type_changed"] = "modified"
+    additions: int = Field(default=0, ge=0)
+    deletions: int = Field(default=0, ge=0)
+    binary: bool = False
+    patch: str = Field(default="", description="the file's unified diff from its first `@@`; empty when folded")
+    patch_bytes: int = Field(default=0, ge=0, description="the size of the whole diff, sent or not")
+    omitted: FoldReason = Field(default="", description="why `patch` is empty: binary, file_cap or total_cap")
+
+
+class ChangesSnapshot(_Event):
+    """The session's changes against its base branch (commits and the uncommitted work tree), computed at
+    the end of each turn; kept with the session (not on the timeline), so they stay readable after the
+    sandbox stops."""
+
+    type: Literal["changes"] = "changes"
+    base_ref: str = Field(max_length=300, description="what the changes are measured from, e.g. origin/main")
+    base_sha: str | None = Field(default=None, max_length=64)
+    head_sha: str | None = Field(default=None, max_length=64)
+    files: list[ChangedFile] = Field(default_factory=list, max_length=MAX_CHANGED_FILES)
+    files_omitted: int = Field(default=0, ge=0, description="changed files beyond the ones listed")
+    additions: int = Field(default=0, ge=0)
+    deletions: int = Field(default=0, ge=0)
+    uncommitted: bool = Field(default=False, description="the work tree had changes not committed")
+    max_file_bytes: int = Field(gt=0, description="a file's diff larger than this is folded (file_cap)")
+    max_total_bytes: int = Field(gt=0, description="diffs beyond this many bytes in all are folded (total_cap)")
+
+
+class PreviewPorts(_Event):
+    """The dev servers the repository declares in ``.openinspect/preview.toml``, read once after the clone
+    (docs/previews.md#live-previews). The control plane proxies these ports of this sandbox, no others."""
+
+    type: Literal["preview_ports"] = "preview_ports"
+    ports: PreviewPortList = Field(description="each: `port` (1024-65535), `label`, `path` (where it opens)")
+
+
 StoredSandboxEvent = (
     Ready | StageChanged | GitSync | ScriptOutput | ScriptFinished | TokenDelta | ToolCall | ToolResult
     | StepStart | StepFinish | ErrorEvent | ExecutionComplete | Artifact | WarningEvent | SessionTitle
-    | PushComplete | PushError | PullRequestRequested
+    | PushComplete | PushError | PullRequestRequested | VerifyFinished | PreviewPorts
 )
-"""The sandbox events the timeline keeps (all but :class:`Heartbeat` and :class:`SandboxLog`)."""
+"""The sandbox events the timeline keeps (all but :class:`Heartbeat`, :class:`SandboxLog` and
+:class:`ChangesSnapshot`)."""
 
-SandboxEvent = Annotated[Heartbeat | SandboxLog | StoredSandboxEvent, Field(discriminator="type")]
+SandboxEvent = Annotated[Heartbeat | SandboxLog | ChangesSnapshot | StoredSandboxEvent,
+                         Field(discriminator="type")]
 _adapter: TypeAdapter[SandboxEvent] = TypeAdapter(SandboxEvent)
 
 

@@ -32,6 +32,13 @@ MAX_OUTBOX_EVENTS = 20_000  # unacknowledged events a sandbox keeps before it st
 # starts servers), and a heartbeat every 30 s with "stale" after three missed ones.
 SETUP_TIMEOUT_SECONDS = 300.0
 START_TIMEOUT_SECONDS = 120.0
+# verify.sh runs the repository's checks (tests, a browser) after each turn that made commits.
+VERIFY_TIMEOUT_SECONDS = 300.0
+# A turn's changes travel in one event (MAX_EVENT_BYTES, 256 KiB): one file's diff, and all of them, are
+# capped below that (a cut is said in the event, and shown); the sandbox keeps the whole event within it.
+CHANGES_MAX_FILE_BYTES = 64 * 1024
+CHANGES_MAX_TOTAL_BYTES = 192 * 1024
+CHANGES_MAX_TOTAL_BYTES_LIMIT = 224 * 1024  # a larger setting is taken as this (one event's room)
 HEARTBEAT_INTERVAL_SECONDS = 30.0
 HEARTBEAT_STALE_SECONDS = 90.0
 BOT_NAME = "Open-Inspect"
@@ -73,6 +80,12 @@ class LaunchSpec(Message):
                                   description="The sandbox's own model-proxy credential (never the provider's key).")
     setup_timeout_seconds: float = _positive("Limit for .openinspect/setup.sh.", SETUP_TIMEOUT_SECONDS)
     start_timeout_seconds: float = _positive("Limit for .openinspect/start.sh.", START_TIMEOUT_SECONDS)
+    verify_timeout_seconds: float = _positive("Limit for .openinspect/verify.sh (run after turns that made "
+                                              "commits); a run still going is killed.", VERIFY_TIMEOUT_SECONDS)
+    changes_max_file_bytes: int = Field(default=CHANGES_MAX_FILE_BYTES, gt=0,
+                                        description="A file's diff larger than this is folded in the Changes.")
+    changes_max_total_bytes: int = Field(default=CHANGES_MAX_TOTAL_BYTES, gt=0,
+                                         description="Diffs beyond this many bytes in all are folded in the Changes.")
     heartbeat_interval_seconds: float = _positive("How often the bridge sends a heartbeat.",
                                                   HEARTBEAT_INTERVAL_SECONDS)
     bot_name: str = Field(default=BOT_NAME, min_length=1, description="Committer name on the agent's commits.")

@@ -70,11 +70,21 @@ class PromptStarted(_ControlEvent):
     message_id: str
 
 
+class TurnUsage(Message):
+    """What a prompt's model calls cost, as the model proxy metered them."""
+
+    input_tokens: int = Field(ge=0)
+    output_tokens: int = Field(ge=0)
+    cost_usd: float = Field(ge=0)
+    calls: int = Field(ge=0, description="model calls made while the prompt ran")
+
+
 class PromptFinished(_ControlEvent):
     type: Literal["prompt_finished"] = "prompt_finished"
     message_id: str
     status: MessageStatus
     error: str | None = None
+    usage: TurnUsage | None = Field(default=None, description="its model calls' tokens and cost")
 
 
 class PromptCancelled(_ControlEvent):
@@ -133,10 +143,68 @@ class PullRequestFailed(_ControlEvent):
     requested_by: PromptAuthor | None = None
 
 
+class ChangesUpdated(_ControlEvent):
+    """A sandbox sent the session's changes against its base (a ``changes`` event, kept apart): their
+    summary, on the timeline, so viewers know the Changes panel has something new."""
+
+    type: Literal["changes_updated"] = "changes_updated"
+    files: int = Field(description="changed files, listed or not")
+    additions: int
+    deletions: int
+    folded: int = Field(default=0, description="files whose diff was left out (binary or over a size cap)")
+    head_sha: str | None = None
+    message_id: str | None = Field(default=None, description="the turn they were read after")
+
+
+class SessionRenamed(_ControlEvent):
+    """A person gave the session a title: kept from now on (a later title from the agent does not replace it)."""
+
+    type: Literal["session_renamed"] = "session_renamed"
+    title: str
+    by: PromptAuthor
+
+
+class SpendLimitChanged(_ControlEvent):
+    """A person set the session's spend limit (None: back to the installation's default)."""
+
+    type: Literal["spend_limit_changed"] = "spend_limit_changed"
+    limit_usd: float | None
+    effective_limit_usd: float | None = Field(description="the limit that holds now (None: no limit)")
+    by: PromptAuthor
+
+
+class SpendLimitReached(_ControlEvent):
+    """The session has spent its limit: queued prompts wait until someone raises it."""
+
+    type: Literal["spend_limit_reached"] = "spend_limit_reached"
+    spent_usd: float
+    limit_usd: float
+    waiting: int = Field(description="prompts waiting when the limit held the queue")
+
+
+class ArtifactCreated(_ControlEvent):
+    """A file the session's sandbox uploaded (a screenshot the agent took), now in the artifact store."""
+
+    type: Literal["artifact_created"] = "artifact_created"
+    artifact_id: str
+    kind: Literal["screenshot"] = "screenshot"
+    content_type: str = Field(description="image/png, image/jpeg or image/webp, judged by the bytes")
+    size_bytes: int
+    width: int
+    height: int
+    message_id: str | None = Field(default=None, description="the prompt that was running")
+    caption: str = ""
+    page_url: str = Field(default="", description="the page the screenshot is of")
+    page_title: str = ""
+    viewport: Literal["desktop", "phone"] = "desktop"
+    full_page: bool = False
+
+
 ControlEvent = (
     SessionStatusChanged | SandboxSpawning | SandboxExited | PromptQueued | PromptStarted | PromptFinished
     | PromptCancelled | StopRequested | BridgeRejected | SessionArchived | SessionRestored
-    | PullRequestChanged | PullRequestFailed
+    | PullRequestChanged | PullRequestFailed | ArtifactCreated | ChangesUpdated
+    | SessionRenamed | SpendLimitChanged | SpendLimitReached
 )
 
 TimelineEvent = Annotated[StoredSandboxEvent | ControlEvent, Field(discriminator="type")]

@@ -8,6 +8,7 @@ ended. Adding a second agent means one more module beside ``opencode.py``.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,11 @@ class AgentConfig:
     work_branch: str | None = None
     # The runtime's socket behind the agent's pull-request tool; None: no such tool.
     pull_request_socket: str | None = None
+    # The runtime's socket behind the agent's screenshot tool; None: no such tool.
+    screenshot_socket: str | None = None
+    # The repository's declared dev servers, {"<port>": "http://127.0.0.1:<port>/..."}: the agent's
+    # OPENINSPECT_PREVIEW_URLS (read by its screenshot tool) and a line of its instructions. Empty: none.
+    preview_urls: Mapping[str, str] = field(default_factory=dict)
 
 
 class AgentHarness(ABC):
@@ -54,6 +60,11 @@ class AgentHarness(ABC):
 
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
+
+    def use_previews(self, urls: Mapping[str, str]) -> None:
+        """The repository's declared previews (known after the clone, before :meth:`start`): the agent is
+        told of them when it starts."""
+        self.config = dataclasses.replace(self.config, preview_urls=dict(urls))
 
     @abstractmethod
     async def start(self) -> str:

@@ -27,7 +27,9 @@ The session's branch and the pull-request tool (GitHub sessions, where
 the local MCP server :mod:`sandbox.tools.pull_request_mcp` (OpenCode names its tool
 ``openinspect_create_pull_request``) and an instructions file (:func:`write_instructions`,
 in the state dir) telling the agent that its work is pushed for it and how to open
-a pull request.
+a pull request. Live previews (a repository that declares its dev servers,
+:attr:`~sandbox.harness.base.AgentConfig.preview_urls`): ``OPENINSPECT_PREVIEW_URLS`` in the
+environment, and a section of the same instructions file.
 
 What this module leaves to others: starting the process
 (:mod:`sandbox.harness.opencode_process`), talking to it
@@ -44,8 +46,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from openinspect_protocol.previews import PREVIEW_URLS_ENV, preview_urls_json
+
 from sandbox.harness.base import AgentConfig, AgentStartError
-from sandbox.tools import pull_request_mcp
+from sandbox.tools import pull_request_mcp, screenshot_mcp
 
 SERVER_USERNAME = "opencode"
 CREDENTIALS_FILE = "opencode-credentials.json"  # in the state dir, mode 0600
@@ -56,6 +60,11 @@ PULL_REQUEST_TOOL = f"{MCP_SERVER_NAME}_{pull_request_mcp.TOOL_NAME}"
 # Why: OpenCode's default MCP request timeout is 5 s; the tool waits for a push (bounded at
 # 5 min) and the control plane's answer (bounded at 2 min), so it gets a little more than both.
 PULL_REQUEST_TOOL_TIMEOUT_MS = 480_000
+# The screenshot tool (every session): OpenCode names it "<server>_<tool>" like the PR tool.
+SCREENSHOT_SERVER_NAME = screenshot_mcp.SERVER_NAME
+SCREENSHOT_TOOL = f"{SCREENSHOT_SERVER_NAME}_{screenshot_mcp.TOOL_NAME}"
+# Why: a page may take 30 s to load and 5 s to settle, then the upload up to a minute; a little more than all.
+SCREENSHOT_TOOL_TIMEOUT_MS = 150_000
 
 OFFLINE_ENVIRONMENT: Mapping[str, str] = {
     "OPENCODE_DISABLE_MODELS_FETCH": "1",
@@ -107,10 +116,15 @@ def opencode_config(config: AgentConfig) -> dict[str, Any]:
         "enabled_providers": [provider_id],
         "permission": dict(PERMISSIONS),
     }
-    if config.work_branch:
+    if config.work_branch or config.preview_urls or config.screenshot_socket:
         result["instructions"] = [str((config.state_dir / INSTRUCTIONS_FILE).absolute())]
+    servers: dict[str, Any] = {}
     if config.pull_request_socket:
-        result["mcp"] = {MCP_SERVER_NAME: pull_request_mcp_server(config.pull_request_socket)}
+        servers[MCP_SERVER_NAME] = pull_request_mcp_server(config.pull_request_socket)
+    if config.screenshot_socket:
+        servers[SCREENSHOT_SERVER_NAME] = screenshot_mcp_server(config.screenshot_socket)
+    if servers:
+        result["mcp"] = servers
     match provider.kind:
         case "openai_compatible":
             if not provider.base_url:
@@ -134,35 +148,87 @@ def opencode_config(config: AgentConfig) -> dict[str, Any]:
     return result
 
 
-def pull_request_mcp_server(socket_path: str) -> dict[str, Any]:
-    """The ``mcp`` entry that runs the pull-request tool's server (with this interpreter, isolated)."""
+# The directory that holds the ``sandbox`` package: the one entry of the tool servers' import path.
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def mcp_server(module: Any, socket_env: str, socket_path: str, timeout_ms: int) -> dict[str, Any]:
+    """The ``mcp`` entry that runs one of our tool servers with this interpreter.
+
+    ``-P -s`` and an explicit ``PYTHONPATH``: nothing of the repository the agent works in
+    (OpenCode starts it there) or of the user's site-packages can shadow its modules.
+    """
     return {
         "type": "local",
-        "command": [sys.executable, "-I", str(Path(pull_request_mcp.__file__).resolve())],
-        "environment": {pull_request_mcp.SOCKET_ENV: socket_path},
-        "timeout": PULL_REQUEST_TOOL_TIMEOUT_MS,
+        "command": [sys.executable, "-P", "-s", "-m", module.__name__],
+        "environment": {socket_env: socket_path, "PYTHONPATH": str(PACKAGE_ROOT)},
+        "timeout": timeout_ms,
     }
 
 
-def instructions_text(config: AgentConfig) -> str:
-    """What the agent is told about the session's branch and pull requests."""
-    lines = [
-        "# Git in this session",
+def pull_request_mcp_server(socket_path: str) -> dict[str, Any]:
+    """The ``mcp`` entry that runs the pull-request tool's server."""
+    return mcp_server(pull_request_mcp, pull_request_mcp.SOCKET_ENV, socket_path, PULL_REQUEST_TOOL_TIMEOUT_MS)
+
+
+def screenshot_mcp_server(socket_path: str) -> dict[str, Any]:
+    """The ``mcp`` entry that runs the screenshot tool's server."""
+    return mcp_server(screenshot_mcp, screenshot_mcp.SOCKET_ENV, socket_path, SCREENSHOT_TOOL_TIMEOUT_MS)
+
+
+def screenshot_instructions() -> list[str]:
+    """The instructions' lines about the screenshot tool."""
+    return [
+        "# Screenshots",
         "",
-        f"Your commits are pushed to the branch `{config.work_branch}` for you after each turn. "
-        "Do not run `git push` yourself (it has no credentials and will fail), and stay on that branch.",
+        f"To show people what a web page looks like, call the `{SCREENSHOT_TOOL}` tool: it opens the URL in "
+        "Chromium in this sandbox, waits for the page to settle and attaches the screenshot to the session's "
+        "timeline. Give it the `url` of the app as this sandbox reaches it (e.g. `http://127.0.0.1:<port>/` of "
+        "the server `.openinspect/start.sh` started, or one you started yourself in the background), or no url "
+        f"for the repository's declared preview (`{screenshot_mcp.PREVIEW_URLS_ENV}` lists them: port to URL). "
+        "`device` is `desktop` (1280x800) or `phone` (390x844); `full_page` captures the whole page. After "
+        "changing a page, take a screenshot of the result and say in your answer what it shows.",
     ]
-    if config.pull_request_socket:
+
+
+def instructions_text(config: AgentConfig) -> str:
+    """What the agent is told about the session's branch, pull requests and live previews."""
+    lines: list[str] = []
+    if config.work_branch:
+        lines += [
+            "# Git in this session",
+            "",
+            f"Your commits are pushed to the branch `{config.work_branch}` for you after each turn. "
+            "Do not run `git push` yourself (it has no credentials and will fail), and stay on that branch.",
+        ]
+    if config.work_branch and config.pull_request_socket:
         lines.append(
             f"To open a pull request, commit your work, then call the `{PULL_REQUEST_TOOL}` tool with a title "
             "and a Markdown body; it pushes the branch and answers with the pull request's URL.")
+    if config.preview_urls:
+        previews = preview_instructions(config.preview_urls)
+        lines += ["", *previews] if lines else previews
+    if config.screenshot_socket:
+        lines += ["", *screenshot_instructions()] if lines else screenshot_instructions()
     return "\n".join(lines) + "\n"
 
 
+def preview_instructions(urls: Mapping[str, str]) -> list[str]:
+    """The instructions' lines about the repository's declared dev servers (live previews)."""
+    where = ", ".join(urls[port] for port in sorted(urls, key=int))
+    return [
+        "# Live previews",
+        "",
+        f"The repository's dev servers (started by `.openinspect/start.sh`) are reachable in this sandbox at {where} "
+        f"(also in the `{PREVIEW_URLS_ENV}` environment variable, a JSON object of port to URL); people see them "
+        "live through the session's \"Open preview\" buttons. Open them there to check or screenshot your changes.",
+    ]
+
+
 def write_instructions(state_dir: Path, config: AgentConfig) -> Path | None:
-    """Write :func:`instructions_text` into ``state_dir`` (named in the config); None without a branch."""
+    """Write :func:`instructions_text` into ``state_dir`` (named in the config); None with nothing to say."""
     path = state_dir / INSTRUCTIONS_FILE
-    if not config.work_branch:
+    if not (config.work_branch or config.preview_urls or config.screenshot_socket):
         path.unlink(missing_ok=True)
         return None
     path.write_text(instructions_text(config))
@@ -215,6 +281,8 @@ def agent_environment(config: AgentConfig, password: str, base: Mapping[str, str
     env["OPENCODE_SERVER_USERNAME"] = SERVER_USERNAME
     env["OPENCODE_SERVER_PASSWORD"] = password
     env["OPENCODE_CONFIG_CONTENT"] = json.dumps(opencode_config(config))
+    if config.preview_urls:  # read by the agent's screenshot tool (and anything the agent runs)
+        env[PREVIEW_URLS_ENV] = preview_urls_json(config.preview_urls)
     if credentials is not None:
         env["OPENCODE_CONFIG"] = str(credentials)
     return env

@@ -1,7 +1,7 @@
 """The agent's pull-request tool: a minimal MCP server on stdio that asks the runtime for a PR.
 
 OpenCode starts it as a local MCP server (``mcp.openinspect`` in the config the
-harness writes: ``<python> -I <this file>``), so the model sees one tool,
+harness writes: ``<python> -P -s -m sandbox.tools.pull_request_mcp``), so the model sees one tool,
 ``openinspect_create_pull_request`` (OpenCode names MCP tools ``<server>_<tool>``).
 A call connects to the runtime's Unix socket (path in :data:`SOCKET_ENV`), sends one
 JSON line ``{"title", "body", "draft"}`` and relays the one JSON line that comes back
@@ -9,26 +9,24 @@ JSON line ``{"title", "body", "draft"}`` and relays the one JSON line that comes
 tool's text. The runtime does the work (push the branch, ask the control plane,
 wait for its answer): see :mod:`sandbox.pull_requests`.
 
-It owns only the protocol: newline-delimited JSON-RPC 2.0, the subset of MCP a
-client needs for tools (``initialize``, ``notifications/initialized``, ``ping``,
-``tools/list``, ``tools/call``). Standard library only; it runs as a file in
-isolated mode from whatever directory OpenCode starts it in. It holds no secret:
-the socket can only ask for a pull request of this sandbox's own session.
+It owns the tool; :mod:`sandbox.tools.mcp_stdio` speaks MCP. Standard library only.
+It holds no secret: the socket can only ask for a pull request of this sandbox's own
+session.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
-import threading
 from typing import Any
+
+from sandbox.tools import mcp_stdio
+from sandbox.tools.mcp_stdio import text_result as _text
 
 SERVER_NAME = "openinspect"
 TOOL_NAME = "create_pull_request"
 SOCKET_ENV = "OPENINSPECT_PULL_REQUEST_SOCKET"
-DEFAULT_PROTOCOL_VERSION = "2025-06-18"
 # Why: the runtime pushes (bounded at 5 min) then waits for the control plane (bounded at
 # 2 min); this only stops the tool from hanging forever if the runtime itself is gone.
 ANSWER_TIMEOUT_SECONDS = 900.0
@@ -57,18 +55,8 @@ def ask_runtime(arguments: dict[str, Any], socket_path: str) -> dict[str, Any]:
     """Send one request to the runtime's socket; its one-line JSON answer."""
     request = {"title": arguments.get("title"), "body": arguments.get("body"),
                "draft": bool(arguments.get("draft", False))}
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as channel:
-        channel.settimeout(ANSWER_TIMEOUT_SECONDS)
-        channel.connect(socket_path)
-        channel.sendall(json.dumps(request).encode() + b"\n")
-        received = b""
-        while not received.endswith(b"\n") and len(received) < MAX_ANSWER_BYTES:
-            chunk = channel.recv(65536)
-            if not chunk:
-                break
-            received += chunk
-    answer = json.loads(received or b"{}")
-    return answer if isinstance(answer, dict) else {}
+    return mcp_stdio.ask_runtime(socket_path, json.dumps(request).encode() + b"\n",
+                                 timeout_seconds=ANSWER_TIMEOUT_SECONDS, max_answer_bytes=MAX_ANSWER_BYTES)
 
 
 def call_tool(params: dict[str, Any], socket_path: str | None) -> dict[str, Any]:
@@ -90,66 +78,15 @@ def call_tool(params: dict[str, Any], socket_path: str | None) -> dict[str, Any]
     return _text(f"No pull request was opened: {answer.get('error') or 'no reason given'}", error=True)
 
 
-def _text(text: str, *, error: bool = False) -> dict[str, Any]:
-    return {"content": [{"type": "text", "text": text}], "isError": error}
-
-
 def handle(message: dict[str, Any], socket_path: str | None) -> dict[str, Any] | None:
-    """The JSON-RPC response to ``message``; None for a notification (nothing is answered)."""
-    method, params = message.get("method"), message.get("params") or {}
-    if "id" not in message:
-        return None  # notifications/initialized, notifications/cancelled: nothing to say
-    result: dict[str, Any]
-    match method:
-        case "initialize":
-            result = {
-                "protocolVersion": params.get("protocolVersion") or DEFAULT_PROTOCOL_VERSION,
-                "capabilities": {"tools": {"listChanged": False}},
-                "serverInfo": {"name": SERVER_NAME, "version": "1"},
-            }
-        case "ping":
-            result = {}
-        case "tools/list":
-            result = {"tools": [TOOL]}
-        case "tools/call":
-            result = call_tool(params, socket_path)
-        case _:
-            return {"jsonrpc": "2.0", "id": message["id"],
-                    "error": {"code": -32601, "message": f"method not found: {method}"}}
-    return {"jsonrpc": "2.0", "id": message["id"], "result": result}
+    """The JSON-RPC response to ``message``; None for a notification."""
+    return mcp_stdio.handle(message, server_name=SERVER_NAME, tools=[TOOL],
+                      call_tool=lambda params: call_tool(params, socket_path))
 
 
 def serve(stdin: Any, stdout: Any, socket_path: str | None) -> None:
-    """Answer newline-delimited JSON-RPC messages from ``stdin`` until it closes.
-
-    A ``tools/call`` is answered from a thread of its own (it may wait minutes), so a
-    ``ping`` meanwhile still gets its answer; one lock keeps each answer on its own line.
-    """
-    lock = threading.Lock()
-    calls: list[threading.Thread] = []
-
-    def answer(message: Any) -> None:
-        response = handle(message, socket_path) if isinstance(message, dict) else None
-        if response is not None:
-            with lock:
-                stdout.write(json.dumps(response) + "\n")
-                stdout.flush()
-
-    for line in stdin:
-        if not line.strip():
-            continue
-        try:
-            message = json.loads(line)
-        except ValueError:
-            message = {"jsonrpc": "2.0", "id": None, "method": "(unparsable)"}
-        if isinstance(message, dict) and message.get("method") == "tools/call":
-            call = threading.Thread(target=answer, args=(message,), daemon=True)
-            call.start()
-            calls.append(call)
-        else:
-            answer(message)
-    for call in calls:  # stdin closed: finish what was asked before leaving
-        call.join()
+    """Answer the MCP client on ``stdin``/``stdout`` until it closes."""
+    mcp_stdio.serve(stdin, stdout, lambda message: handle(message, socket_path))
 
 
 if __name__ == "__main__":

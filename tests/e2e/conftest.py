@@ -106,11 +106,15 @@ def web_system(tmp_path_factory: pytest.TempPathFactory, scripted_model: Scripte
     root = tmp_path_factory.mktemp("e2e")
     repo = make_repo(root / "webapp", {"README.md": "# Web app\n",
                                        ".openinspect/setup.sh": "#!/bin/bash\necho 'installing'\n"})
-    # Every session here is Ada's (the API token's person) and keeps its sandbox: lift the per-person bound.
+    # Most sessions here are Ada's (the API token's person) and keep their sandboxes for the whole suite (idle
+    # timeout 30 min): lift the per-person and overall bounds above the ~30 the e2e tests start, or later
+    # tests' prompts wait "queued" for a slot.
     env = {"OPENINSPECT_PROVIDER_BASE_URL": scripted_model.base_url, "OPENINSPECT_HEARTBEAT_INTERVAL_SECONDS": "5",
-           "OPENINSPECT_REPO_ROOTS": str(root), "OPENINSPECT_MAX_SANDBOXES_PER_USER": "20",
+           "OPENINSPECT_REPO_ROOTS": str(root), "OPENINSPECT_MAX_SANDBOXES_PER_USER": "60",
+           "OPENINSPECT_MAX_SANDBOXES": "60",
            "OPENINSPECT_SLACK_BOT_TOKEN": e2e_slack.bot_token, "OPENINSPECT_SLACK_API_URL": e2e_slack.api_url,
            "OPENINSPECT_SLACK_SIGNING_SECRET": e2e_slack.signing_secret}
+    env["OPENINSPECT_MODEL_PRICES"] = "*=1/1"  # the scripted model states no cost: a dollar per million tokens
     with run_command(root, env) as run:
         system = WebSystem(run.base_url, root / "data", repo, run.log, token_over_http(run.base_url, ADA))
         WATCH.systems.append(WatchedSystem("web system", root, system.data_dir, run.log,

@@ -29,6 +29,8 @@ from tests.fakes.scripted_model import ScriptContext, ScriptedModel, TextReply, 
 from tests.support import leaks
 from tests.support.system import RunCommand, run_command
 
+# Started before the shared web system (tests/conftest.py): each scripts/run builds into the one .web.
+RUNS_ITS_OWN_SYSTEM = True
 ORG = "acme"
 REPO = "acme/widgets"
 SESSION_URL = re.compile(r".*/sessions/([0-9a-f]{32})$")

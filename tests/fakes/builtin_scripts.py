@@ -19,6 +19,10 @@
   output (the PR's URL, or why there is none).
 * ``commit-pull-request [path=CHANGES.md] [content=<text>] [message=<msg>] [title=<t>]
   [body=<text>] [draft=true]`` — ``commit``'s steps, then ``pull-request``'s.
+* ``screenshot [url=<u>] [port=<n>] [device=desktop|phone] [full_page=true] [caption=<t>]
+  [path=<file> content=<text>]`` — with ``path``, first writes that file (the change to show);
+  then calls the sandbox's screenshot tool (``openinspect_browser_screenshot``) and answers
+  its output (the saved screenshot's id, or why there is none).
 * ``demo`` — ``ls`` the repository, write ``OPENINSPECT_DEMO.md`` quoting the
   prompt, commit it, answer a short markdown summary.
 """
@@ -33,6 +37,8 @@ SLOW_DEFAULT_SECONDS = 30.0
 # What OpenCode calls the sandbox's MCP tool (server "openinspect", tool "create_pull_request").
 PULL_REQUEST_TOOL = "openinspect_create_pull_request"
 SLOW_DEFAULT_INTERVAL_SECONDS = 0.25
+# The sandbox's screenshot tool (server "openinspect_browser", tool "screenshot").
+SCREENSHOT_TOOL = "openinspect_browser_screenshot"
 
 
 def _write_call(ctx: ScriptContext, path: str, content: str) -> ToolCallSpec:
@@ -97,6 +103,24 @@ def commit_pull_request_script(ctx: ScriptContext) -> Reply:
     return TextReply(f"Committed and asked for a pull request: {ctx.last_tool_output.strip()}")
 
 
+def _screenshot_call(ctx: ScriptContext) -> ToolCallSpec:
+    arguments: dict[str, object] = {k: ctx.args[k] for k in ("url", "device", "caption") if k in ctx.args}
+    if "port" in ctx.args:
+        arguments["port"] = int(ctx.args["port"])
+    if ctx.args.get("full_page", "").lower() in ("1", "true", "yes"):
+        arguments["full_page"] = True
+    return ToolCallSpec(SCREENSHOT_TOOL, arguments)
+
+
+def screenshot_script(ctx: ScriptContext) -> Reply:
+    steps = [] if "path" not in ctx.args else [ToolReply((_write_call(ctx, ctx.args["path"],
+                                                                      ctx.args.get("content", ctx.body)),))]
+    steps.append(ToolReply((_screenshot_call(ctx),)))
+    if ctx.step < len(steps):
+        return steps[ctx.step]
+    return TextReply(f"Screenshot tool said: {ctx.last_tool_output.strip()}")
+
+
 def fail_script(ctx: ScriptContext) -> Reply:
     status = int(ctx.args.get("status", "400"))
     message = ctx.args.get("message", "Scripted failure: this request was refused by the provider.")
@@ -155,4 +179,5 @@ BUILTIN_SCRIPTS: dict[str, Script] = {
     "demo": demo_script,
     "pull-request": pull_request_script,
     "commit-pull-request": commit_pull_request_script,
+    "screenshot": screenshot_script,
 }

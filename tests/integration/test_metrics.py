@@ -23,6 +23,8 @@ from tests.support.system import RunningSystem, sign_in_cookie
 METRICS_TOKEN = "metrics-token-for-prometheus-0123"
 # Ingested (and counted) but not kept on the timeline: liveness, and the sandbox's own log lines (kept apart).
 NOT_ON_THE_TIMELINE = ("heartbeat", "sandbox_log")
+# A turn's changes are kept apart too; the timeline holds a summary of the frame, under the frame's number.
+STORED_AS = {"changes_updated": "changes"}
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -51,7 +53,7 @@ async def ingested_by_type(s: RunningSystem) -> Mapping[str, int]:
     async with s.system.db.session() as db:
         rows = (await db.exec(select(Event.type, func.count()).where(col(Event.sandbox_seq).is_not(None))
                               .group_by(Event.type))).all()
-    return Counter(dict(rows))
+    return Counter({STORED_AS.get(kind, kind): n for kind, n in rows})
 
 
 def on_the_timeline(samples: Samples) -> dict[str, float]:

@@ -9,6 +9,8 @@ from tests.support.kube.cluster import TestCluster
 
 EXPECTED = {
     "namespace/openinspect", "namespace/openinspect-sandboxes", "serviceaccount/openinspect-worker",
+    "serviceaccount/openinspect-web", "role.rbac.authorization.k8s.io/openinspect-preview-lookup",
+    "rolebinding.rbac.authorization.k8s.io/openinspect-preview-lookup",
     "role.rbac.authorization.k8s.io/openinspect-sandbox-manager",
     "rolebinding.rbac.authorization.k8s.io/openinspect-sandbox-manager", "configmap/openinspect-config",
     "secret/openinspect-secrets", "service/openinspect-postgres", "service/openinspect-web",

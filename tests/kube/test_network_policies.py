@@ -103,6 +103,13 @@ def test_the_reader_follows_the_api_on_small_cases() -> None:
     (SANDBOX, OTHER, 80, False),
     (OTHER, SANDBOX, 8080, False),
     (WORKER, SANDBOX, 4096, False),
+    # Live previews: the web Pods reach a sandbox's dev servers (the proxy checks which ports); nothing else
+    # does, not the ingress controller nor a stray Pod beside the sandboxes.
+    (WEB, SANDBOX, 5173, True),
+    (WEB, SANDBOX, 3000, True),
+    (INGRESS, SANDBOX, 5173, False),
+    (STRAY, SANDBOX, 5173, False),
+    (SLACK, SANDBOX, 5173, False),
 ])
 def test_who_reaches_what(source: Endpoint, destination: Endpoint, port: int, expected: bool) -> None:
     assert allowed(POLICIES, NAMESPACES, source, destination, port) is expected

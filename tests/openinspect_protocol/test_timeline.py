@@ -9,7 +9,9 @@ import pytest
 from openinspect_protocol import catalogue
 from openinspect_protocol.status import MessageStatus, SessionStatus
 from openinspect_protocol.timeline import (
+    ArtifactCreated,
     BridgeRejected,
+    ChangesUpdated,
     PromptAuthor,
     PromptCancelled,
     PromptFinished,
@@ -20,10 +22,14 @@ from openinspect_protocol.timeline import (
     SandboxExited,
     SandboxSpawning,
     SessionArchived,
+    SessionRenamed,
     SessionRestored,
     SessionStatusChanged,
+    SpendLimitChanged,
+    SpendLimitReached,
     StopRequested,
     TimelineEvent,
+    TurnUsage,
     from_stored,
     message_id_of,
     stored_data,
@@ -50,9 +56,20 @@ CONTROL_EVENTS: list[TimelineEvent] = [
                        requested_by=PromptAuthor(id="u1", name="Ada", email="ada@example.com"), action="closed"),
     PullRequestFailed(reason="GitHub refused it", code="github_refused",
                       compare_url="https://github.com/acme/widgets/compare/main...openinspect/ab12cd34-fix"),
+    PromptFinished(message_id="m1", status=MessageStatus.COMPLETED,
+                   usage=TurnUsage(input_tokens=1200, output_tokens=34, cost_usd=0.0021, calls=2)),
+    SessionRenamed(title="Fix the build", by=PromptAuthor(id="u1", name="Ada", email="ada@example.com")),
+    SpendLimitChanged(limit_usd=None, effective_limit_usd=5.0,
+                      by=PromptAuthor(id="u1", name="Ada", email="ada@example.com")),
+    SpendLimitReached(spent_usd=5.01, limit_usd=5.0, waiting=2),
+    ChangesUpdated(files=3, additions=10, deletions=2, folded=1, head_sha="def", message_id="m1"),
+    ArtifactCreated(artifact_id="a1", content_type="image/png", size_bytes=2048, width=1280, height=800,
+                    message_id="m1", caption="The new heading", page_url="http://127.0.0.1:3000/",
+                    page_title="Shop", viewport="phone", full_page=True),
 ]
-STORED: list[TimelineEvent] = [e for e in SANDBOX_EVENTS  # type: ignore[misc]
-                               if not isinstance(e, p.Heartbeat | p.SandboxLog)] + CONTROL_EVENTS
+STORED: list[TimelineEvent] = ([e for e in SANDBOX_EVENTS  # type: ignore[misc]
+                               if not isinstance(e, p.Heartbeat | p.SandboxLog | p.ChangesSnapshot)]
+          + CONTROL_EVENTS)
 
 
 def test_every_timeline_event_type_is_covered() -> None:
@@ -60,6 +77,7 @@ def test_every_timeline_event_type_is_covered() -> None:
     assert {type(e) for e in STORED} == set(union)
     assert p.Heartbeat not in union  # liveness only, never stored
     assert p.SandboxLog not in union  # kept as the session's sandbox log instead
+    assert p.ChangesSnapshot not in union  # kept as the session's changes instead
 
 
 @pytest.mark.parametrize("event", STORED, ids=lambda e: e.type)

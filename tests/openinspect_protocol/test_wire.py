@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import openinspect_protocol as p
 import pytest
+from openinspect_protocol.previews import PreviewPort
 
 AUTHOR = p.Author(name="Ada Lovelace", email="ada@example.com")
 
@@ -32,6 +33,16 @@ SANDBOX_EVENTS: list[p.SandboxEvent] = [
                    commits_ahead=2),
     p.PushError(seq=18, branch="openinspect/ab12cd34-fix", code="push_rejected", message="the branch moved"),
     p.PullRequestRequested(seq=19, message_id="m1", request_id="r-1", title="Fix the build", body="Why", draft=True),
+    p.PreviewPorts(seq=19, ports=[PreviewPort(port=3000, label="Web app", path="/app?x=1")]),
+    p.ScriptOutput(seq=19, message_id="m1", script="verify", text="2 passed\n"),
+    p.VerifyFinished(seq=19, message_id="m1", outcome="timed_out", exit_code=None, duration_ms=300_000,
+                     timeout_seconds=300, head_sha="abc", tail="still waiting"),
+    p.ChangesSnapshot(seq=19, message_id="m1", base_ref="origin/main", base_sha="abc", head_sha="def",
+                      files=[p.ChangedFile(path="app.py", status="modified", additions=1, deletions=1,
+                                           patch="@@ -1 +1 @@\n-a\n+b\n", patch_bytes=18),
+                             p.ChangedFile(path="logo.png", old_path="old.png", status="renamed", binary=True,
+                                           omitted="binary")],
+                      additions=1, deletions=1, uncommitted=True, max_file_bytes=65536, max_total_bytes=196608),
     p.SandboxLog(seq=20, dropped=3, lines=[p.SandboxLogLine(
         ts=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), level="info",
         line='{"event": "supervisor.ready", "session_id": "s1"}')]),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from sandbox.git_sync import GitRepo
 from sandbox.harness.base import AgentConfig, ProviderConfig
 from sandbox.harness.opencode import OpenCodeHarness
-from sandbox.harness.opencode_config import PULL_REQUEST_TOOL, agent_environment
+from sandbox.harness.opencode_config import PULL_REQUEST_TOOL, agent_environment, pull_request_mcp_server
 from sandbox.pull_requests import PullRequestDesk
 from sandbox.pushes import BranchPusher
 from sandbox.tools import pull_request_mcp
@@ -82,16 +81,17 @@ async def desk_rig(tmp_path: Path, sandbox_git_env: dict[str, str]) -> AsyncIter
 
 
 async def mcp_call(socket_path: Path, arguments: dict[str, object]) -> dict:
-    """Run the MCP server as OpenCode does (stdio, isolated) and call the tool once."""
+    """Run the MCP server as OpenCode does (its command and environment, stdio) and call the tool once."""
     messages = [
         {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-06-18"}},
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
          "params": {"name": "create_pull_request", "arguments": arguments}},
     ]
+    server = pull_request_mcp_server(str(socket_path))  # the command and environment OpenCode is given
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-I", pull_request_mcp.__file__, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        env={pull_request_mcp.SOCKET_ENV: str(socket_path)})
+        *server["command"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=server["environment"],
+        cwd=socket_path.parent)
     stdout, _ = await asyncio.wait_for(
         process.communicate("".join(json.dumps(m) + "\n" for m in messages).encode()), 60)
     answers = {a["id"]: a for a in map(json.loads, stdout.decode().splitlines())}

@@ -36,6 +36,7 @@ from openinspect_app.http import cookies
 from openinspect_app.state.auth import NOT_SIGNED_IN, AuthState
 from openinspect_app.state.gate import is_public
 from openinspect_app.state.session import SessionPage, SessionShared
+from openinspect_app.state.session_edits import SessionEdits
 from openinspect_app.state.sessions import SessionsPage
 from openinspect_app.state.settings import SettingsState
 from openinspect_core.db import Database
@@ -333,7 +334,7 @@ async def test_the_same_events_with_a_working_sign_in_do_change_things(world: Wo
     await tab.open(f"/sessions/{world.session_id}", {"session_id": world.session_id})
     try:
         for cls, name, table in ((SessionPage, "send", "message"), (SessionsPage, "create", "session"),
-                                 (SettingsState, "create_token", "api_token")):
+                                 (SettingsState, "create_token", "api_token"), (SessionEdits, "rename", "event")):
             before = await snapshot(world)
             [payload] = payloads(cls, name, world)
             await tab.client.send_event(f"{cls.get_full_name()}.{name}", payload)
@@ -341,6 +342,8 @@ async def test_the_same_events_with_a_working_sign_in_do_change_things(world: Wo
             after = await snapshot(world)
             assert len(after[table]) == len(before[table]) + 1, (name, tab.text()[-2000:])
             assert tab.var(AUTH, "auth_notice") in ("", None)
+        async with world.rest() as rest:  # the rename above: the other tests expect the world's own title
+            assert (await rest.patch(f"/api/sessions/{world.session_id}", json={"title": TITLE})).status_code == 200
         # The new token reached its owner for one render: the tab's next event (the settling one) cleared it.
         settings = SettingsState.get_full_name()
         shown = [u.delta[settings]["new_token_rx_state_"] for u in tab.updates

@@ -8,7 +8,9 @@ import openinspect_protocol as p
 import pytest
 from openinspect_protocol.status import MessageStatus, SessionStatus
 from openinspect_protocol.timeline import (
+    ArtifactCreated,
     BridgeRejected,
+    ChangesUpdated,
     PromptAuthor,
     PromptCancelled,
     PromptFinished,
@@ -19,8 +21,11 @@ from openinspect_protocol.timeline import (
     SandboxExited,
     SandboxSpawning,
     SessionArchived,
+    SessionRenamed,
     SessionRestored,
     SessionStatusChanged,
+    SpendLimitChanged,
+    SpendLimitReached,
     StopRequested,
     TimelineEvent,
 )
@@ -180,9 +185,16 @@ EVERY_EVENT: list[TimelineEvent] = [
     p.PushComplete(branch="b", head_sha="abc"),
     p.PushError(branch="b", code="push_failed", message="m"),
     p.PullRequestRequested(request_id="r"),
+    p.PreviewPorts(ports=[]),
     PullRequestChanged(number=1, url="https://x/pull/1", title="t", state="open", head="b", base="main",
                        author_login="a", opened_as="user"),
     PullRequestFailed(reason="r", code="c"),
+    SessionRenamed(title="t", by=ADA),
+    SpendLimitChanged(limit_usd=1.0, effective_limit_usd=1.0, by=ADA),
+    SpendLimitReached(spent_usd=1.5, limit_usd=1.0, waiting=1),
+    p.VerifyFinished(outcome="failed", exit_code=1, duration_ms=10, timeout_seconds=300),
+    ChangesUpdated(files=1, additions=1, deletions=0),
+    ArtifactCreated(artifact_id="a1", content_type="image/png", size_bytes=1, width=1, height=1),
 ]
 
 
@@ -256,3 +268,16 @@ def test_a_long_answer_continues_in_new_entries_at_paragraph_breaks() -> None:
     assert len(view2.entries) == 2
     assert view2.entries[0].text.count("```") == 2  # the whole fence, opening and closing
     assert "".join(e.text for e in view2.entries) == code
+
+
+def test_a_screenshot_is_an_entry_with_its_image_url_and_never_its_bytes() -> None:
+    view = TimelineView()
+    view.apply(1, ArtifactCreated(artifact_id="a" * 32, content_type="image/png", size_bytes=52_000, width=1280,
+                                  height=800, message_id="m1", caption="The new heading",
+                                  page_url="http://127.0.0.1:3000/", page_title="Shop"))
+    [entry] = view.entries
+    assert (entry.kind, entry.url, entry.title) == ("screenshot", "/api/artifacts/" + "a" * 32, "The new heading")
+    assert entry.detail == "http://127.0.0.1:3000/" and "1280\u00d7800" in entry.meta and entry.message_id == "m1"
+    view.apply(2, ArtifactCreated(artifact_id="b" * 32, content_type="image/webp", size_bytes=1, width=1, height=1,
+                                  page_title="Shop"))
+    assert view.entries[1].title == "Shop"  # no caption: the page's title
