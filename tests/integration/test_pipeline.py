@@ -6,11 +6,11 @@ Each test runs on SQLite and on PostgreSQL (the ``database_url`` fixture).
 from __future__ import annotations
 
 import asyncio
-import re
 import subprocess
 
 import pytest
 
+from tests.support.delivery import assert_dense, assert_every_frame_stored_once, ticks
 from tests.support.system import ADA, BOT, RunningSystem
 
 
@@ -21,11 +21,6 @@ def git(workdir: object, *args: str) -> str:
 
 def types(events: list[dict]) -> list[str]:
     return [e["type"] for e in events]
-
-
-def assert_dense(events: list[dict]) -> None:
-    """Session sequences are 1..n, and each sandbox's frames were stored once each, with no hole."""
-    assert [e["sequence"] for e in events] == list(range(1, len(events) + 1))
 
 
 async def test_a_prompt_runs_end_to_end(running_system: RunningSystem, repo: object) -> None:
@@ -123,11 +118,11 @@ async def test_a_dropped_bridge_connection_loses_and_doubles_nothing(running_sys
     slow = await s.prompt(session["id"], "#script slow seconds=4 interval_seconds=0.1")
     await s.wait_for(session["id"], lambda e: e["type"] == "token" and e["message_id"] == slow["id"])
     bridges = s.system.jobs.bridges
-    for _ in range(3):  # drop it several times mid-turn
-        connection = bridges.get(session["id"])
-        assert connection is not None
+    for _ in range(3):  # drop it several times mid-turn, each time once the sandbox is back
+        async with asyncio.timeout(30):
+            while (connection := bridges.get(session["id"])) is None:
+                await asyncio.sleep(0.05)
         await connection.close(1011, "test: dropping the bridge")
-        await asyncio.sleep(0.5)
     finished = await s.wait_for_prompt_end(session["id"], slow["id"])
     assert finished["data"]["status"] == "completed"
 
@@ -137,22 +132,9 @@ async def test_a_dropped_bridge_connection_loses_and_doubles_nothing(running_sys
         "session_status", "sandbox_spawning", "prompt_queued", "prompt_started", "prompt_finished",
         "bridge_rejected", "stop_requested")]
     assert from_sandbox
-    async with s.system.db.session() as db:
-        from sqlmodel import select
-
-        from openinspect_core.models import Event, SandboxLogLine
-        rows = (await db.exec(select(Event.sandbox_seq).where(Event.session_id == session["id"],
-                                                                Event.sandbox_seq.is_not(None)))).all()
-        # The runtime's own log batches are frames too, kept as the session's sandbox log (a batch's lines
-        # share its number).
-        log_batches = set((await db.exec(select(SandboxLogLine.sandbox_seq).where(
-            SandboxLogLine.session_id == session["id"]))).all())
-    assert len(rows) == len(set(rows)) and not log_batches & set(rows)
-    frames = sorted([*rows, *log_batches])
-    assert frames == list(range(1, len(frames) + 1)), "every bridge frame stored exactly once"
-    text = "".join(e["data"]["text"] for e in events if e["type"] == "token" and e["message_id"] == slow["id"])
-    ticks = [int(n) for n in re.findall(r"tick(\d+)", text)]
-    assert ticks == list(range(1, len(ticks) + 1)) and len(ticks) >= 20, text
+    await assert_every_frame_stored_once(s, session["id"])
+    streamed = ticks(events, slow["id"])
+    assert streamed == list(range(1, len(streamed) + 1)) and len(streamed) >= 20, streamed
 
 
 @pytest.mark.settings(sandbox_idle_timeout_seconds=1.0)
