@@ -23,6 +23,7 @@ from backend_jobs.bridge_handler import BridgeSessions
 from backend_jobs.bridge_server import BridgeConnections, BridgeServer
 from backend_jobs.dispatcher import Dispatcher
 from backend_jobs.ingestion import Ingestor, SessionRedactors
+from backend_jobs.leadership import leadership_for
 from backend_jobs.model_proxy import ModelProxy
 from backend_jobs.pull_requests import AgentPullRequests
 from backend_jobs.sandboxes import create_backend
@@ -61,7 +62,11 @@ class BackgroundJobs:
                                      metrics=context.metrics,
                                      secrets=lambda session_id: secrets_for_session(context, session_id),
                                      redactors=redactors)
-        self.dispatcher = Dispatcher(db, notifier, self.supervisor, self.bridges)
+        # Several workers may run over PostgreSQL: one leads (timers, starting and stopping sandboxes).
+        self.leadership = leadership_for(settings.database_url)
+        self.leadership.on_change(gained=self._lead, lost=self._follow)
+        self._leader_tasks: list[asyncio.Task[None]] = []
+        self.dispatcher = Dispatcher(db, notifier, self.supervisor, self.bridges, leadership=self.leadership)
         self.pull_requests = AgentPullRequests(context, self.bridges)
         handler = BridgeSessions(db, notifier, self.ingestor, self.dispatcher, github=context.github,
                                  pull_requests=self.pull_requests, metrics=context.metrics)
@@ -77,20 +82,33 @@ class BackgroundJobs:
         await self.model_proxy.start()  # before any sandbox can be started: they reach the model through it
         await self.bridge_server.start()
         await self.backend.start()
-        await self.supervisor.recover()
+        await self.leadership.start()  # a lone worker leads, and has swept, before its dispatcher runs
         self._tasks = [
+            asyncio.create_task(self.leadership.run(), name="leadership"),
             asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
-            asyncio.create_task(self.supervisor.run_timers(), name="timers"),
         ]
+        log.info("background_jobs.started", backend=self.backend.name, leader=self.leadership.is_leader,
+                 bridge_url=self.control_plane_url(), model_proxy_url=self.model_proxy.url)
+
+    async def _lead(self) -> None:
+        """This process became the leader: sweep what a crashed one left, run the timers, look at everything."""
+        await self.supervisor.recover()
+        self._leader_tasks = [asyncio.create_task(self.supervisor.run_timers(), name="timers")]
         if self.context.github is not None:  # the App's repositories: now, then every 10 minutes
-            self._tasks.append(asyncio.create_task(repos.keep_synced(self.context), name="github.sync"))
-        log.info("background_jobs.started", backend=self.backend.name, bridge_url=self.control_plane_url(),
-                 model_proxy_url=self.model_proxy.url)
+            self._leader_tasks.append(asyncio.create_task(repos.keep_synced(self.context), name="github.sync"))
+        await self.dispatcher.rescan()
+
+    async def _follow(self) -> None:
+        for task in self._leader_tasks:
+            task.cancel()
+        await asyncio.gather(*self._leader_tasks, return_exceptions=True)
+        self._leader_tasks = []
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._follow()
         await self.dispatcher.close()
         await self.pull_requests.close()
         if not self.backend.capabilities.outlives_control_plane:

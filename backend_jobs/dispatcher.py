@@ -6,6 +6,10 @@ does it: start a sandbox, hand the oldest queued prompt to a ready sandbox,
 deliver a stop, shut down the sandbox of an archived session. One lock per
 session serialises these rounds; different sessions proceed in parallel.
 
+Several workers (``leadership``): each runs these rounds for every notification, but
+delivers only to the bridges it holds (a prompt or a stop goes where the sandbox is
+connected); starting, refusing, holding and shutting down are the leader's alone.
+
 Delivery of commands survives reconnects: the running prompt (and a pending
 stop) are sent again whenever a bridge connects; the sandbox ignores a prompt
 id it has already seen.
@@ -40,6 +44,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend_jobs import lifecycle
 from backend_jobs.bridge_server import BridgeConnection, BridgeConnections
+from backend_jobs.leadership import Leadership
 from backend_jobs.supervision import Supervisor
 from openinspect_core import costs
 from openinspect_core.db import Database
@@ -56,9 +61,10 @@ RESCAN_INTERVAL_SECONDS = 30.0  # a safety net; notifications do the real work
 class Dispatcher:
     def __init__(self, db: Database, notifier: Notifier, supervisor: Supervisor,
                  bridges: BridgeConnections, *, max_sandboxes: int | None = None,
-                 max_sandboxes_per_user: int | None = None) -> None:
-        """The limits default to the supervisor's settings."""
+                 max_sandboxes_per_user: int | None = None, leadership: Leadership | None = None) -> None:
+        """The limits default to the supervisor's settings; ``leadership`` None: this process alone decides."""
         self.db = db
+        self.leadership = leadership
         self.notifier = notifier
         self.supervisor = supervisor
         self.bridges = bridges
@@ -83,6 +89,15 @@ class Dispatcher:
                 changed = await subscription.wait(RESCAN_INTERVAL_SECONDS)
                 if not changed:
                     changed = await self._sessions_needing_attention()
+
+    async def rescan(self) -> None:
+        """Look at every session that may need something (this process just became the leader)."""
+        for session_id in await self._sessions_needing_attention():
+            self.nudge(session_id)
+
+    @property
+    def leader(self) -> bool:
+        return self.leadership is None or self.leadership.is_leader
 
     def nudge(self, session_id: str) -> None:
         """Reconcile the session soon, without waiting for it."""
@@ -138,7 +153,10 @@ class Dispatcher:
         view = replace(view, spend_refusal=lifecycle.spend_refusal(spent_usd=spent, limit_usd=limit),
                        spend_held=session.spend_held_at is not None)
         if live is not None or view.archived:
-            await self._act(session_id, lifecycle.decide(view), live, connection, failures)
+            actions = lifecycle.for_this_process(lifecycle.decide(view), leader=self.leader)
+            await self._act(session_id, actions, live, connection, failures)
+            return
+        if not self.leader:  # starting a sandbox within the limits is the leader's decision
             return
         # It may want a sandbox: count, decide and start under one lock, so two sessions
         # never both take the last slot.

@@ -212,6 +212,12 @@ def decide(view: SessionView) -> list[Action]:
     return [*actions, *spending]
 
 
+def for_this_process(actions: list[Action], *, leader: bool) -> list[Action]:
+    """With several workers, the one holding the sandbox's bridge delivers its commands, and the
+    leader alone takes every other decision (so a sandbox is started or stopped once)."""
+    return actions if leader else [a for a in actions if isinstance(a, Dispatch | SendStop)]
+
+
 def spend_refusal(*, spent_usd: float, limit_usd: float | None) -> str | None:
     """Why the session may not start another turn (its spend limit is reached), or None."""
     if not costs.limit_reached(spent_usd, limit_usd):

@@ -64,13 +64,14 @@ def throwaway_database(url: str | None) -> Iterator[str | None]:
 
 
 @contextlib.contextmanager
-def running_system(root: Path, database_url: str | None) -> Iterator[System]:
+def running_system(root: Path, database_url: str | None, **settings: str) -> Iterator[System]:
     """``scripts/run`` in production mode with the manual backend; stopped (its process group) on exit.
-    Its REST API is called with an API token got by signing in (``token_over_http``)."""
+    Its REST API is called with an API token got by signing in (``token_over_http``). ``settings``:
+    more ``OPENINSPECT_*`` variables."""
     # Every session is one person's (the bench's token): lift the per-person bounds (5 sandboxes by default).
     env = {"OPENINSPECT_SANDBOX_BACKEND": "manual", "OPENINSPECT_PROVIDER_BASE_URL": UNUSED_PROVIDER_URL,
            "OPENINSPECT_REPO_ROOTS": str(root), "OPENINSPECT_MAX_SANDBOXES_PER_USER": "1000",
-           "OPENINSPECT_MAX_SANDBOXES": "1000"}
+           "OPENINSPECT_MAX_SANDBOXES": "1000", **settings}
     if database_url:
         env["OPENINSPECT_DATABASE_URL"] = database_url
     with run_command(root, env, start_timeout_seconds=START_TIMEOUT_SECONDS) as started:

@@ -32,9 +32,14 @@ class ArtifactMissing(LookupError):
     """No bytes are stored under this key (deleted by hand, or another store than the one that wrote it)."""
 
 
+class StoreUnavailable(RuntimeError):
+    """The store could not keep the bytes (a full disk, a bucket that does not answer): said to whoever
+    uploaded, never the end of anything else."""
+
+
 class ArtifactStore(Protocol):
     async def put(self, key: str, data: bytes, content_type: str) -> None:
-        """Keep ``data`` under ``key`` (replacing what was there)."""
+        """Keep ``data`` under ``key`` (replacing what was there); :class:`StoreUnavailable` if it cannot."""
 
     async def get(self, key: str) -> bytes:
         """The bytes under ``key``; :class:`ArtifactMissing` if there are none."""
@@ -69,7 +74,10 @@ class FileArtifactStore:
         return self.root / check_key(key)
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
-        await asyncio.to_thread(self._write, self._path(key), data)
+        try:
+            await asyncio.to_thread(self._write, self._path(key), data)
+        except OSError as error:  # e.g. ENOSPC: the disk is full (no path in the message: the agent reads it)
+            raise StoreUnavailable(error.strerror or type(error).__name__) from error
 
     async def get(self, key: str) -> bytes:
         try:

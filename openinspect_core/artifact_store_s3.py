@@ -20,7 +20,7 @@ from minio import Minio
 from minio.credentials.providers import ChainedProvider, EnvAWSProvider, IamAwsProvider
 from minio.error import S3Error
 
-from openinspect_core.artifact_store import ArtifactMissing, check_key
+from openinspect_core.artifact_store import ArtifactMissing, StoreUnavailable, check_key
 from openinspect_core.settings import Settings
 
 # Why: a store that does not answer must not hold an upload (or a page) for minutes.
@@ -64,8 +64,11 @@ class S3ArtifactStore:
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         name = self._name(key)
-        await asyncio.to_thread(self._client.put_object, self.bucket, name, io.BytesIO(data), len(data),
-                                content_type=content_type)
+        try:
+            await asyncio.to_thread(self._client.put_object, self.bucket, name, io.BytesIO(data), len(data),
+                                    content_type=content_type)
+        except (S3Error, urllib3.exceptions.HTTPError, OSError) as error:  # refused, or not answering
+            raise StoreUnavailable(getattr(error, "code", None) or type(error).__name__) from error
 
     async def get(self, key: str) -> bytes:
         return await asyncio.to_thread(self._get, self._name(key))

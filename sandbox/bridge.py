@@ -15,7 +15,8 @@ events from the outbox; :meth:`Bridge.flush` waits until it is empty.
 
 Reconnects: connection loss, any server close, refused connections, timeouts
 and HTTP answers other than 401/403/426 are retried with exponential backoff
-and jitter (restarting from the smallest step after a connection that held);
+and jitter (restarting from the smallest step after a connection that held or
+got events acknowledged);
 401/403 (wrong token) and 426 (wrong protocol version) are final.
 Heartbeats are emitted (and numbered like every event) only while connected:
 a heartbeat queued during an outage would only say something stale.
@@ -205,13 +206,14 @@ class Bridge:
             if self._closing:
                 await ws.close(CLOSE_CODE_NORMAL, "sandbox shutting down")
                 break
-            connected_at = loop.time()
+            connected_at, acked_before = loop.time(), self._outbox.acked_seq
             await self._serve(ws, url)
             if self._closing:
                 break
-            # A connection that lasted starts the backoff afresh; one dropped at once
-            # (a control plane that accepts and fails) keeps it growing.
-            if loop.time() - connected_at >= STABLE_CONNECTION_SECONDS:
+            # A connection that lasted, or got events acknowledged, starts the backoff afresh (a
+            # flaky network between two healthy ends); one dropped at once with nothing done (a
+            # control plane that accepts and fails) keeps it growing.
+            if loop.time() - connected_at >= STABLE_CONNECTION_SECONDS or self._outbox.acked_seq > acked_before:
                 failures = 0
             failures += 1
             await self._pause(failures, "bridge.reconnecting", url=url, attempt=failures)

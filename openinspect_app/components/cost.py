@@ -31,10 +31,7 @@ def editable_title(size: str = "5") -> rx.Component:
             rx.hstack(
                 rx.input(name="title", default_value=SessionShared.title, max_length=200, size="2", id="title-input",
                          auto_focus=True, min_width="12em"),
-                rx.button("Save", type="submit", size="1", id="title-save"),
-                rx.button("Cancel", type="button", size="1", variant="soft", color_scheme="gray",
-                          on_click=SessionEdits.close_editor),
-                _notice(),
+                *_save_or_cancel("title-save"),
                 align="center",
                 spacing="2",
                 wrap="wrap",
@@ -50,6 +47,14 @@ def editable_title(size: str = "5") -> rx.Component:
             spacing="1",
         ),
     )
+
+
+def _save_or_cancel(save_id: str) -> tuple[rx.Component, ...]:
+    """The end of an inline edit: Save (submits the form), Cancel, and what the last try said."""
+    return (rx.button("Save", type="submit", size="1", id=save_id),
+            rx.button("Cancel", type="button", size="1", variant="soft", color_scheme="gray",
+                      on_click=SessionEdits.close_editor),
+            _notice())
 
 
 def session_cost() -> rx.Component:
@@ -71,10 +76,7 @@ def session_cost() -> rx.Component:
             rx.text("Spend limit (USD)", size="1"),
             rx.input(name="limit", default_value=SessionShared.spend_limit_own, placeholder="default", size="1",
                      width="7em", id="spend-limit-input", auto_focus=True),
-            rx.button("Save", type="submit", size="1", id="spend-limit-save"),
-            rx.button("Cancel", type="button", size="1", variant="soft", color_scheme="gray",
-                      on_click=SessionEdits.close_editor),
-            _notice(),
+            *_save_or_cancel("spend-limit-save"),
             align="center",
             spacing="2",
             wrap="wrap",

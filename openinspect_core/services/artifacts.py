@@ -27,12 +27,12 @@ from openinspect_protocol.timeline import ArtifactCreated
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from openinspect_core.artifact_store import ArtifactStore, storage_key
+from openinspect_core.artifact_store import ArtifactStore, StoreUnavailable, storage_key
 from openinspect_core.db import Database
 from openinspect_core.models import Artifact, new_id
 from openinspect_core.notify.local import Notifier
 from openinspect_core.services import timeline
-from openinspect_core.services.errors import InvalidInput, LimitReached, NotFound, TooLarge
+from openinspect_core.services.errors import InvalidInput, LimitReached, NotFound, TooLarge, Unavailable
 from openinspect_core.settings import Settings
 from openinspect_core.unit_of_work import UnitOfWork
 
@@ -82,7 +82,12 @@ async def save_upload(database: Database, notifier: Notifier, store: ArtifactSto
                            code="not_an_image") from None
     artifact_id = new_id()
     key = storage_key(session_id, artifact_id, image.extension)
-    await store.put(key, data, image.content_type)
+    try:
+        await store.put(key, data, image.content_type)
+    except StoreUnavailable as exc:
+        log.error("artifacts.store_failed", session_id=session_id, error=str(exc), store=store.describe())
+        raise Unavailable(f"the artifact store could not keep the image: {exc}; the session goes on without it",
+                          code="artifact_store_unavailable") from None
     try:
         async with UnitOfWork(database, notifier) as work:
             await check_header(work.db, session_id, header, caps)  # again: uploads may race

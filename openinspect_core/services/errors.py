@@ -37,3 +37,8 @@ class TooLarge(ServiceError):
 class LimitReached(ServiceError):
     status_code = 429
     code = "limit_reached"
+
+
+class Unavailable(ServiceError):
+    status_code = 503
+    code = "unavailable"

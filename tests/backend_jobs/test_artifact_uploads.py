@@ -4,8 +4,11 @@ session's token, an unknown or ended sandbox's token — each refused with a rea
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import contextlib
+import dataclasses
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,7 @@ from backend_jobs.artifact_uploads import ArtifactUploads
 from backend_jobs.bridge_handler import BridgeSessions
 from backend_jobs.bridge_server import BridgeConnections, BridgeServer
 from backend_jobs.ingestion import Ingestor
+from openinspect_core.artifact_store import FileArtifactStore
 from openinspect_core.context import AppContext
 from openinspect_core.db import Database
 from openinspect_core.models import Artifact, Sandbox, SandboxStatus
@@ -126,3 +130,40 @@ async def test_a_token_not_of_this_sessions_live_sandbox_uploads_nothing(context
     assert answer in str(refused.value)
     assert await stored(context) == []
     assert not any(isinstance(e, ArtifactCreated) for e in await timeline_of(context.db, seeded.session_id))
+
+
+@contextmanager
+def full_disk(path: Path) -> Iterator[Path]:
+    """A real filesystem with no space left (a 64 kB tmpfs, filled): writes fail with ENOSPC."""
+    path.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(path)], check=True)
+    try:
+        with open(path / "filler", "wb", buffering=0) as filler, contextlib.suppress(OSError):
+            while True:
+                filler.write(b"\0" * 4096)
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+async def test_a_full_disk_is_said_to_the_sandbox_and_the_next_upload_works(database: Database,
+                                                                           tmp_path: Path) -> None:
+    settings = Settings.from_env({"OPENINSPECT_DATA_DIR": str(tmp_path / "data")}, database_url=database.url,
+                                 artifact_max_bytes=MAX_BYTES)
+    seeded = await seed(database)
+    with full_disk(tmp_path / "disk") as disk:
+        context = dataclasses.replace(AppContext.of(settings, database, Notifier()),
+                                      artifact_store=FileArtifactStore(disk / "artifacts"))
+        token = await live_sandbox(database, seeded.session_id)
+        image = png(40, 30)
+        async with upload_server(context) as url:
+            refused = await uploader(url, seeded.session_id, token).upload(UploadHeader(size_bytes=len(image)),
+                                                                           image)
+            assert not refused.ok
+            assert refused.error == ("the artifact store could not keep the image: No space left on device; "
+                                     "the session goes on without it")
+            assert await stored(context) == []  # no row, no event, no half-written file
+            assert [f.name for f in (disk / "artifacts").rglob("*") if f.is_file()] == []
+            (disk / "filler").unlink()  # space again: the next screenshot is kept
+            kept = await uploader(url, seeded.session_id, token).upload(UploadHeader(size_bytes=len(image)), image)
+        assert kept.ok and [row.id for row in await stored(context)] == [kept.artifact_id]

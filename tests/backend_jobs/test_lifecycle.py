@@ -167,3 +167,10 @@ def test_commits_a_failed_push_left_behind_are_pushed_after_the_next_turn() -> N
 @pytest.mark.parametrize(("work_branch", "unpushed"), [("b", 0), (None, 3), ("", 3)])
 def test_nothing_is_pushed_without_new_commits_or_without_a_branch(work_branch: str | None, unpushed: int) -> None:
     assert lc.push_after_turn(work_branch=work_branch, unpushed_commits=unpushed, message_id="m1") is None
+
+
+def test_a_follower_only_delivers_to_the_bridges_it_holds() -> None:
+    every: list[lc.Action] = [lc.Spawn(), lc.Dispatch("m1"), lc.SendStop("m0"), lc.Shutdown("idle"), lc.RefuseSpawn(),
+                              lc.WaitForSlot("full"), lc.HoldForSpend("spent"), lc.ReleaseSpendHold()]
+    assert lc.for_this_process(every, leader=True) == every
+    assert lc.for_this_process(every, leader=False) == [lc.Dispatch("m1"), lc.SendStop("m0")]

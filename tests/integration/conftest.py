@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import gc
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -17,6 +19,7 @@ from openinspect_core.settings import Settings
 from tests.fakes.scripted_model import ScriptedModel
 from tests.support.http import serve_http
 from tests.support.system import BOT, OPENCODE_BIN, RunningSystem, make_repo
+from tests.support.tcp_proxy import TcpProxy
 
 
 @pytest.fixture
@@ -27,22 +30,26 @@ def repo(tmp_path: Path) -> Path:
     })
 
 
-@pytest.fixture
-async def running_system(database_url: str, tmp_path: Path, scripted_model: ScriptedModel,
-                         request: pytest.FixtureRequest) -> AsyncIterator[RunningSystem]:
-    """The system; a test may change settings with ``@pytest.mark.settings(name=value)``."""
+def system_settings(database_url: str, tmp_path: Path, scripted_model: ScriptedModel,
+                    request: pytest.FixtureRequest, **values: object) -> Settings:
+    """The test system's settings; a test may change them with ``@pytest.mark.settings(name=value)``."""
     marker = request.node.get_closest_marker("settings")
-    overrides = dict(marker.kwargs) if marker else {}
-    settings = Settings.from_env(
-        {}, data_dir=tmp_path / "data", database_url=database_url, bridge_port=0, model_proxy_port=0,
+    chosen: dict[str, object] = dict(
+        data_dir=tmp_path / "data", database_url=database_url, bridge_port=0, model_proxy_port=0,
         opencode_bin=OPENCODE_BIN, provider_base_url=scripted_model.base_url, model="openinspect/scripted",
         bot_name=BOT[0], bot_email=BOT[1],
         repo_roots=(str(tmp_path),),  # the test repositories (the data dir below is never allowed)
         # No heartbeats during a test: every bridge sequence number then belongs to a stored event,
         # which lets the tests check the stored sequence for gaps.
         heartbeat_interval_seconds=3600.0,
-        **overrides,
     )
+    chosen.update(values)
+    chosen.update(marker.kwargs if marker else {})
+    return Settings.from_env({}, **chosen)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[RunningSystem]:
     system = ControlPlane(settings)
     await system.start()
     api = build_api()
@@ -54,3 +61,36 @@ async def running_system(database_url: str, tmp_path: Path, scripted_model: Scri
         await system.stop()
         # Anything the system left unclosed is reported now, against this test, not a later one.
         gc.collect()
+
+
+@pytest.fixture
+async def running_system(database_url: str, tmp_path: Path, scripted_model: ScriptedModel,
+                         request: pytest.FixtureRequest) -> AsyncIterator[RunningSystem]:
+    """The system; a test may change settings with ``@pytest.mark.settings(name=value)``."""
+    async with serving(system_settings(database_url, tmp_path, scripted_model, request)) as system:
+        yield system
+
+
+@dataclass
+class ProxiedSystem:
+    system: RunningSystem
+    proxy: TcpProxy  # between the sandboxes and the bridge server
+
+
+@pytest.fixture
+async def proxied_system(database_url: str, tmp_path: Path, scripted_model: ScriptedModel,
+                         request: pytest.FixtureRequest) -> AsyncIterator[ProxiedSystem]:
+    """The system with its sandboxes reaching the bridge server through a :class:`TcpProxy`."""
+    started: list[RunningSystem] = []
+
+    def bridge() -> tuple[str, int]:
+        jobs = started[0].system.jobs
+        assert jobs is not None
+        return "127.0.0.1", jobs.bridge_server.port
+
+    async with TcpProxy(bridge) as proxy:
+        settings = system_settings(database_url, tmp_path, scripted_model, request,
+                                   bridge_public_url=f"ws://127.0.0.1:{proxy.port}")
+        async with serving(settings) as system:
+            started.append(system)
+            yield ProxiedSystem(system, proxy)

@@ -26,25 +26,64 @@ WORKER_STOP_SECONDS = 30
 
 
 @dataclass
+class Worker:
+    """One ``python -m backend_jobs`` process."""
+
+    process: asyncio.subprocess.Process
+    log: Path  # its stderr
+    data_dir: Path
+    env: dict[str, str]
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@dataclass
 class Split:
     system: RunningSystem  # the web side, with an HTTP client on its API
-    worker_log: Path  # the worker's stderr
-    worker_data_dir: Path
-    worker_exit_code: int | None = None  # set once the worker has stopped (SIGTERM at the end)
+    workers: list[Worker]
+
+    @property
+    def worker_log(self) -> Path:
+        return self.workers[0].log
+
+    @property
+    def worker_data_dir(self) -> Path:
+        return self.workers[0].data_dir
+
+    @property
+    def worker_exit_code(self) -> int | None:
+        """Set once the first worker has stopped (SIGTERM at the end)."""
+        return self.workers[0].process.returncode
+
+    async def start_worker(self, name: str) -> Worker:
+        """Another worker, like the first one but with its own ports and directory (a restart, a replica)."""
+        first = self.workers[0]
+        data_dir = first.data_dir.parent / name
+        env = {**first.env, "OPENINSPECT_DATA_DIR": str(data_dir), "OPENINSPECT_BRIDGE_PORT": str(free_port()),
+               "OPENINSPECT_MODEL_PROXY_PORT": str(free_port())}
+        worker = await _start_worker(env, data_dir.parent / f"{name}.log", data_dir)
+        self.workers.append(worker)
+        return worker
+
+
+async def _start_worker(env: dict[str, str], log: Path, data_dir: Path) -> Worker:
+    with open(log, "ab") as worker_err:  # noqa: ASYNC230 - opened once, handed to the worker
+        process = await asyncio.create_subprocess_exec(sys.executable, "-m", "backend_jobs", env=env,
+                                                       stderr=worker_err, start_new_session=True)
+    return Worker(process, log, data_dir, env)
 
 
 @asynccontextmanager
 async def web_and_worker(postgres_url: str, tmp_path: Path, scripted_model: ScriptedModel,
                          **worker_env: str) -> AsyncIterator[Split]:
+    """The web side in this process, one worker; ``Split.start_worker`` adds more."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENINSPECT_")}
     env.update(OPENINSPECT_DATABASE_URL=postgres_url, OPENINSPECT_DATA_DIR=str(tmp_path / "worker"),
                OPENINSPECT_BRIDGE_PORT=str(free_port()), OPENINSPECT_OPENCODE_BIN=OPENCODE_BIN,
                OPENINSPECT_PROVIDER_BASE_URL=scripted_model.base_url, PYTHONPATH=str(REPO_ROOT),
                OPENINSPECT_REPO_ROOTS=str(tmp_path), OPENINSPECT_MODEL_PROXY_PORT=str(free_port()), **worker_env)
-    worker_log = tmp_path / "worker.log"
-    with open(worker_log, "wb") as worker_err:  # noqa: ASYNC230 - opened once, handed to the worker
-        worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "backend_jobs", env=env,
-                                                      stderr=worker_err, start_new_session=True)
+    first = await _start_worker(env, tmp_path / "worker.log", tmp_path / "worker")
     web = ControlPlane(Settings.from_env({"OPENINSPECT_BACKGROUND_JOBS": "off"}, database_url=postgres_url,
                                          data_dir=tmp_path / "web", repo_roots=(str(tmp_path),)))
     assert web.jobs is None
@@ -54,12 +93,11 @@ async def web_and_worker(postgres_url: str, tmp_path: Path, scripted_model: Scri
     split: Split | None = None
     try:
         async with serve_http(api) as base_url, httpx.AsyncClient(base_url=base_url, timeout=30) as client:
-            split = Split(RunningSystem(web, client, web.settings), worker_log,  # type: ignore[arg-type]
-                          tmp_path / "worker")
+            split = Split(RunningSystem(web, client, web.settings), [first])  # type: ignore[arg-type]
             yield split
     finally:
         await web.stop()
-        worker.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(worker.wait(), WORKER_STOP_SECONDS)
-        if split is not None:
-            split.worker_exit_code = worker.returncode
+        for worker in split.workers if split is not None else [first]:
+            if worker.process.returncode is None:
+                worker.process.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(worker.process.wait(), WORKER_STOP_SECONDS)
