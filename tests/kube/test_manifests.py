@@ -6,6 +6,7 @@ import re
 
 from tests.conftest import REPO_ROOT
 from tests.support.kube.cluster import TestCluster
+from tests.support.kube.served import as_served, file_as_served
 
 EXPECTED = {
     "namespace/openinspect", "namespace/openinspect-sandboxes", "serviceaccount/openinspect-worker",
@@ -21,6 +22,7 @@ EXPECTED = {
     "networkpolicy.networking.k8s.io/openinspect-default-deny-ingress",
     "networkpolicy.networking.k8s.io/openinspect-web", "networkpolicy.networking.k8s.io/openinspect-postgres",
     "networkpolicy.networking.k8s.io/openinspect-worker", "resourcequota/openinspect-sandboxes",
+    "poddisruptionbudget.policy/openinspect-worker",
     # The example overlay's own: TLS at the ingress, and the ingress controller let in to the worker.
     "ingress.networking.k8s.io/openinspect", "networkpolicy.networking.k8s.io/openinspect-worker-from-ingress",
 }
@@ -28,7 +30,7 @@ EXPECTED = {
 
 def test_the_example_overlay_renders_and_the_server_accepts_all_of_it(installed: TestCluster, tmp_path) -> None:  # type: ignore[no-untyped-def]
     rendered = installed.kubectl("kustomize", str(REPO_ROOT / "k8s" / "overlays" / "example")).stdout
-    (tmp_path / "all.yaml").write_text(rendered)
+    (tmp_path / "all.yaml").write_text(as_served(rendered))
     applied = installed.kubectl("apply", "--dry-run=server", "-f", str(tmp_path / "all.yaml")).stdout
     accepted = set(re.findall(r"^(\S+) (?:created|configured|unchanged) \(server dry run\)$", applied, re.MULTILINE))
     assert accepted == EXPECTED, applied
@@ -39,11 +41,12 @@ def test_the_example_overlay_renders_and_the_server_accepts_all_of_it(installed:
     assert "OPENINSPECT_BRIDGE_PUBLIC_URL: wss://bridge.openinspect.example.com" in rendered
 
 
-def test_every_base_file_alone_is_accepted(installed: TestCluster) -> None:
+def test_every_base_file_alone_is_accepted(installed: TestCluster, tmp_path) -> None:  # type: ignore[no-untyped-def]
     for path in sorted((REPO_ROOT / "k8s" / "base").glob("*.yaml")):
         if path.name == "kustomization.yaml":
             continue
-        result = installed.kubectl("apply", "--dry-run=server", "-f", str(path), check=False)
+        served = file_as_served(path, tmp_path / path.name)
+        result = installed.kubectl("apply", "--dry-run=server", "-f", str(served), check=False)
         # Only the Secret the overlay generates may be missing (web/worker reference it by name:
         # references are not checked at admission, so even that passes).
         assert result.returncode == 0, f"{path.name}: {result.stderr}"

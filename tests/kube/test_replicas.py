@@ -10,6 +10,7 @@ import yaml
 
 from tests.conftest import REPO_ROOT
 from tests.support.kube.cluster import TestCluster
+from tests.support.kube.served import as_served
 
 WORKER = REPO_ROOT / "k8s" / "base" / "worker.yaml"
 
@@ -33,10 +34,6 @@ def test_the_workers_run_two_roll_one_at_a_time_and_keep_one_through_a_disruptio
 
 
 def test_the_api_server_accepts_the_worker_manifests(installed: TestCluster) -> None:
-    # The test cluster is Debian's Kubernetes 1.20, which serves the budget as policy/v1beta1 only
-    # (policy/v1, what the manifest says for today's clusters, came in 1.21 with the same fields).
-    served = [{**doc, "apiVersion": "policy/v1beta1"} if doc["kind"] == "PodDisruptionBudget" else doc
-              for doc in documents().values()]
-    result = installed.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump_all(served))
+    result = installed.kubectl("apply", "--dry-run=server", "-f", "-", input=as_served(WORKER.read_text()))
     assert "poddisruptionbudget.policy/openinspect-worker" in result.stdout, result.stdout
     assert "deployment.apps/openinspect-worker" in result.stdout, result.stdout
